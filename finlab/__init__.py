@@ -1,0 +1,43 @@
+"""finlab: Stripe money data as typed Polars frames and widget dashboards in JupyterLab.
+
+>>> import finlab
+>>> stripe = finlab.connect()  # doctest: +SKIP
+"""
+
+from importlib.metadata import version
+
+from finlab.connection import Connection, connect
+from finlab.errors import (
+    APIError,
+    AuthenticationError,
+    ConfigurationError,
+    ConnectionError,
+    FinlabError,
+    InvalidRequestError,
+    NotFoundError,
+    PaginationError,
+    PermissionError,
+    RateLimitError,
+    SchemaDriftWarning,
+    StripeError,
+)
+
+__version__ = version("finlab")
+
+__all__ = [
+    "APIError",
+    "AuthenticationError",
+    "ConfigurationError",
+    "Connection",
+    "ConnectionError",
+    "FinlabError",
+    "InvalidRequestError",
+    "NotFoundError",
+    "PaginationError",
+    "PermissionError",
+    "RateLimitError",
+    "SchemaDriftWarning",
+    "StripeError",
+    "__version__",
+    "connect",
+]

@@ -1,0 +1,516 @@
+"""One read-only HTTP client for Stripe's REST API, sync (`Client`) and async (`AsyncClient`).
+
+Both share `RequestPolicy`: it builds the request (auth, ``Stripe-Version`` pin, ``Stripe-Account``,
+Stripe's nested form encoding) and decides, for each response or network failure, whether to return,
+retry after a backoff, or raise a typed error from :mod:`finlab.errors`. The clients only send GET.
+
+Examples
+--------
+>>> encode_params({"transacted_at": {"gte": 1, "lt": 2}, "expand": ["data.account"], "limit": 100})
+[('transacted_at[gte]', '1'), ('transacted_at[lt]', '2'), ('expand[]', 'data.account'), ('limit', '100')]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+import os
+import random
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import httpx
+
+from finlab import errors
+
+API_VERSION = "2026-07-29.dahlia"
+DEFAULT_BASE_URL = "https://api.stripe.com"
+KEY_PATTERN = re.compile(r"^(sk|rk)_(test|live)_[A-Za-z0-9]{8,}$")
+
+log = logging.getLogger("finlab.client")
+
+Params = Mapping[str, Any]
+
+
+class Budget(Protocol):
+    """What the client needs from a rate budget (see :mod:`finlab.budget`)."""
+
+    def acquire(self, path: str) -> float:
+        """Block until a request to ``path`` may go; return seconds waited."""
+
+    async def acquire_async(self, path: str) -> float:
+        """Wait (without blocking the loop) until a request to ``path`` may go."""
+
+    def rate_limited(self, path: str) -> None:
+        """Stripe answered 429 for ``path``: slow down."""
+
+
+def key_mode(api_key: str) -> str:
+    """``'live'`` or ``'test'`` for a well-formed secret or restricted key."""
+    return "live" if api_key.split("_")[1] == "live" else "test"
+
+
+def redact(api_key: str) -> str:
+    """What may be shown of a key: its kind and mode only, e.g. ``'rk_live_…'``."""
+    return api_key[:8] + "…" if KEY_PATTERN.match(api_key) else "<key>"
+
+
+def check_api_key(api_key: str | None) -> str:
+    """Return ``api_key`` if it is a usable secret or restricted key, else raise a clear error."""
+    if api_key is None or not api_key.strip():
+        msg = (
+            "No Stripe API key: pass api_key='rk_live_...' or set STRIPE_API_KEY. "
+            "Call finlab.connect() without a key to use the bundled demo account."
+        )
+        raise errors.AuthenticationError(msg)
+    if api_key.startswith("pk_"):
+        msg = (
+            "That is a publishable key (pk_...), which cannot read data. Create a restricted key "
+            "(rk_...) with read permissions in the Stripe Dashboard under Developers > API keys."
+        )
+        raise errors.ConfigurationError(msg)
+    if not KEY_PATTERN.match(api_key):
+        msg = (
+            "The Stripe API key is malformed: expected sk_live_..., sk_test_..., rk_live_... or "
+            "rk_test_... followed by letters and digits. Check for a truncated copy or stray spaces."
+        )
+        raise errors.ConfigurationError(msg)
+    return api_key
+
+
+def check_base_url(base_url: str) -> str:
+    """Refuse a base URL that would send the key in clear text to another machine."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    if parts.scheme == "https" and host:
+        return base_url.rstrip("/")
+    if parts.scheme == "http" and _is_loopback(host):
+        return base_url.rstrip("/")
+    msg = (
+        f"base_url {base_url!r} is not allowed: the API key may only travel over https, "
+        "or over http to a loopback address (127.0.0.1, ::1, localhost) for a local test server."
+    )
+    raise errors.ConfigurationError(msg)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def encode_params(params: Params, prefix: str = "") -> list[tuple[str, str]]:
+    """Stripe's form encoding: nested dicts as ``a[b]=``, lists as ``a[]=``, bools as true/false."""
+    pairs: list[tuple[str, str]] = []
+    for name, value in params.items():
+        key = f"{prefix}[{name}]" if prefix else str(name)
+        if value is None:
+            continue
+        if isinstance(value, Mapping):
+            pairs.extend(encode_params(value, key))
+        elif isinstance(value, list | tuple):
+            pairs.extend((f"{key}[]", _scalar(item)) for item in value)
+        else:
+            pairs.append((key, _scalar(value)))
+    return pairs
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently to retry: exponential backoff with full jitter."""
+
+    max_retries: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 20.0
+    timeout: float = 60.0
+    connect_timeout: float = 10.0
+
+    def delay(self, attempt: int, retry_after: str | None = None) -> float:
+        """Seconds to wait before retry number ``attempt`` (1-based)."""
+        ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        wait = random.uniform(ceiling / 2, ceiling)
+        if retry_after is not None:
+            with contextlib.suppress(ValueError):
+                wait = max(wait, min(float(retry_after), self.max_delay))
+        return wait
+
+
+@dataclass
+class Retry:
+    """The policy's verdict: wait ``delay`` seconds and try again; ``error`` if no attempts remain."""
+
+    delay: float
+    error: errors.StripeError
+
+
+@dataclass
+class RequestStats:
+    """Counters a sync summary reports: requests sent, retries by reason, seconds waited."""
+
+    requests: int = 0
+    retries: dict[str, int] = field(default_factory=dict)
+    rate_limited: int = 0
+
+    def count_retry(self, reason: str) -> None:
+        """Record one retry for ``reason`` (a status code or an exception name)."""
+        self.retries[reason] = self.retries.get(reason, 0) + 1
+
+
+_ERROR_BY_STATUS: dict[int, type[errors.StripeError]] = {
+    400: errors.InvalidRequestError,
+    401: errors.AuthenticationError,
+    402: errors.InvalidRequestError,
+    403: errors.PermissionError,
+    404: errors.NotFoundError,
+    429: errors.RateLimitError,
+}
+
+
+class RequestPolicy:
+    """Everything the sync and async clients share: request building and the retry decision."""
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        stripe_account: str | None,
+        base_url: str,
+        retry: RetryPolicy,
+    ) -> None:
+        self._api_key = check_api_key(api_key)
+        if stripe_account is not None and not stripe_account.startswith("acct_"):
+            msg = f"stripe_account must be a connected account id (acct_...), got {stripe_account!r}."
+            raise errors.ConfigurationError(msg)
+        self.stripe_account = stripe_account
+        self.base_url = check_base_url(base_url)
+        self.retry = retry
+        self.stats = RequestStats()
+
+    @property
+    def livemode(self) -> bool:
+        """True for live keys."""
+        return key_mode(self._api_key) == "live"
+
+    def __repr__(self) -> str:
+        return f"RequestPolicy(key={redact(self._api_key)!r}, base_url={self.base_url!r})"
+
+    def headers(self) -> dict[str, str]:
+        """Auth, version pin and connected account headers for every request."""
+        headers = {
+            "Authorization": f"Bearer {self._api_key}",
+            "Stripe-Version": API_VERSION,
+            "User-Agent": "finlab (+https://github.com/finlab)",
+        }
+        if self.stripe_account:
+            headers["Stripe-Account"] = self.stripe_account
+        return headers
+
+    def build(self, method: str, path: str, params: Params | None) -> httpx.Request:
+        """The GET request for ``path``; any other method raises before anything is sent."""
+        if method.upper() != "GET":
+            msg = f"finlab only reads: refusing to send {method.upper()} {path}. Only GET is allowed."
+            raise errors.ConfigurationError(msg)
+        if not path.startswith("/v1/"):
+            msg = f"Stripe paths start with /v1/, got {path!r}."
+            raise errors.ConfigurationError(msg)
+        query = httpx.QueryParams(tuple(encode_params(params or {})))
+        return httpx.Request("GET", self.base_url + path, params=query, headers=self.headers())
+
+    def settle(
+        self,
+        outcome: httpx.Response | httpx.TransportError,
+        path: str,
+        attempt: int,
+        budget: Budget | None,
+        expect: str | None = None,
+    ) -> dict[str, Any] | Retry:
+        """Decide what one attempt's outcome means: the body, a `Retry`, or a raised error."""
+        if isinstance(outcome, httpx.TransportError):
+            return self.judge_exception(outcome, path, attempt)
+        if outcome.status_code == 429 and budget is not None:
+            budget.rate_limited(path)
+        return self.judge_response(outcome, path, attempt, expect)
+
+    def judge_response(
+        self, response: httpx.Response, path: str, attempt: int, expect: str | None = None
+    ) -> dict[str, Any] | Retry:
+        """Parsed JSON for a good response; else a `Retry` or raise the typed error.
+
+        ``expect`` names the ``object`` the body must be (e.g. ``"list"``); anything else on a 200
+        (an HTML page from a proxy, truncated JSON, another object) counts as malformed and is retried.
+        """
+        request_id = response.headers.get("request-id")
+        status = response.status_code
+        if status == 200:
+            body = _parse_object(response.content)
+            if body is not None and (expect is None or body.get("object") == expect):
+                return body
+            wanted = f"a JSON {expect!r} object" if expect else "a JSON object"
+            error: errors.StripeError = errors.APIError(
+                f"Stripe returned a malformed body for GET {path} (request {request_id}): "
+                f"not {wanted}. A proxy or a truncated transfer may be in the way.",
+                status=status,
+                request_id=request_id,
+                path=path,
+                attempts=attempt,
+            )
+            return self._retry_or_raise(error, attempt, should_retry=None, reason="malformed")
+        error = self._error_for(response, path, attempt)
+        should_retry = response.headers.get("stripe-should-retry")
+        verdict = None if should_retry is None else should_retry.lower() == "true"
+        if status == 429:
+            self.stats.rate_limited += 1
+        return self._retry_or_raise(
+            error,
+            attempt,
+            should_retry=verdict,
+            reason=str(status),
+            retry_after=response.headers.get("retry-after"),
+        )
+
+    def judge_exception(self, exc: httpx.TransportError, path: str, attempt: int) -> Retry:
+        """A network failure: retry while attempts remain, else raise `ConnectionError`."""
+        kind = type(exc).__name__
+        error = errors.ConnectionError(
+            f"GET {path} got no answer from Stripe ({kind}) after {attempt} attempt(s). "
+            "Check the network or raise the timeout, then run again: stored data is kept.",
+            path=path,
+            attempts=attempt,
+        )
+        verdict = self._retry_or_raise(error, attempt, should_retry=True, reason=kind)
+        assert isinstance(verdict, Retry)
+        return verdict
+
+    def _retry_or_raise(
+        self,
+        error: errors.StripeError,
+        attempt: int,
+        *,
+        should_retry: bool | None,
+        reason: str,
+        retry_after: str | None = None,
+    ) -> Retry:
+        retryable = should_retry if should_retry is not None else _retryable(error)
+        if not retryable or attempt > self.retry.max_retries:
+            raise error
+        self.stats.count_retry(reason)
+        delay = self.retry.delay(attempt, retry_after)
+        log.info("retrying GET %s after %s (attempt %d) in %.2fs", error.path, reason, attempt, delay)
+        return Retry(delay, error)
+
+    def _error_for(self, response: httpx.Response, path: str, attempt: int) -> errors.StripeError:
+        status = response.status_code
+        request_id = response.headers.get("request-id")
+        body = _parse_object(response.content) or {}
+        raw_detail = body.get("error")
+        detail: dict[str, Any] = raw_detail if isinstance(raw_detail, dict) else {}
+        stripe_message = detail.get("message") if isinstance(detail.get("message"), str) else None
+        code = detail.get("code")
+        cls = _ERROR_BY_STATUS.get(status, errors.APIError)
+        hint = _HINTS.get(cls, "")
+        text = f"GET {path} failed with HTTP {status}"
+        if code:
+            text += f" ({code})"
+        text += f": {stripe_message or 'no error message from Stripe'}"
+        text += f" [request {request_id}, {attempt} attempt(s)]"
+        if hint:
+            text += f". {hint}"
+        return cls(
+            _scrub(text, self._api_key),
+            status=status,
+            type=detail.get("type"),
+            code=code,
+            param=detail.get("param"),
+            stripe_message=_scrub(stripe_message, self._api_key) if stripe_message else None,
+            request_id=request_id,
+            path=path,
+            attempts=attempt,
+        )
+
+
+_HINTS: dict[type[errors.StripeError], str] = {
+    errors.AuthenticationError: "Check STRIPE_API_KEY (or api_key=): it is missing, mistyped or revoked",
+    errors.PermissionError: "Grant the key the read permission named above in the Dashboard",
+    errors.RateLimitError: "Stripe kept rate limiting; lower the request rate or run again later",
+}
+
+
+def _retryable(error: errors.StripeError) -> bool:
+    if isinstance(error, errors.ConnectionError | errors.RateLimitError):
+        return True
+    if error.status is None or error.status >= 500:
+        return True
+    if error.status == 409 and error.code == "lock_timeout":
+        return True
+    return error.status == 200  # a malformed body on a 200
+
+
+def _parse_object(content: bytes) -> dict[str, Any] | None:
+    try:
+        body = json.loads(content)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _scrub(text: str, api_key: str) -> str:
+    """Remove the key (and any long run of it) from text that came from a server."""
+    return text.replace(api_key, redact(api_key)) if api_key in text else text
+
+
+def _resolve_key(api_key: str | None) -> str:
+    return check_api_key(api_key if api_key is not None else os.environ.get("STRIPE_API_KEY"))
+
+
+def _timeout(retry: RetryPolicy) -> httpx.Timeout:
+    return httpx.Timeout(retry.timeout, connect=retry.connect_timeout)
+
+
+class Client:
+    """Synchronous Stripe client. Only GET; retries what is safe to retry.
+
+    Parameters
+    ----------
+    api_key
+        A secret or restricted key; defaults to ``STRIPE_API_KEY``.
+    stripe_account
+        Optional connected account (``acct_...``) sent as ``Stripe-Account``.
+    base_url
+        https, or http to a loopback test server.
+    retry
+        Retry count, backoff and timeouts.
+    transport
+        An httpx transport, e.g. ``httpx.MockTransport(demo_server.handle)`` in tests.
+    budget
+        A rate budget every request waits on (see :mod:`finlab.budget`).
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        stripe_account: str | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        retry: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+        budget: Budget | None = None,
+    ) -> None:
+        retry = retry or RetryPolicy()
+        self.policy = RequestPolicy(
+            _resolve_key(api_key), stripe_account=stripe_account, base_url=base_url, retry=retry
+        )
+        self.budget = budget
+        self._http = httpx.Client(transport=transport, timeout=_timeout(retry))
+
+    def __repr__(self) -> str:
+        return f"Client({self.policy!r})"
+
+    def request(
+        self, method: str, path: str, params: Params | None = None, expect: str | None = None
+    ) -> dict[str, Any]:
+        """Send ``method path`` (GET only) and return the decoded JSON object."""
+        request = self.policy.build(method, path, params)
+        attempt = 0
+        while True:
+            attempt += 1
+            if self.budget is not None:
+                self.budget.acquire(path)
+            self.policy.stats.requests += 1
+            try:
+                outcome: httpx.Response | httpx.TransportError = self._http.send(request)
+            except httpx.TransportError as exc:
+                outcome = exc
+            verdict = self.policy.settle(outcome, path, attempt, self.budget, expect)
+            if not isinstance(verdict, Retry):
+                return verdict
+            time.sleep(verdict.delay)
+
+    def get(self, path: str, params: Params | None = None, expect: str | None = None) -> dict[str, Any]:
+        """GET ``path`` with Stripe-encoded ``params``; ``expect`` is the object type the body must be."""
+        return self.request("GET", path, params, expect)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncClient:
+    """Asynchronous twin of `Client`, for concurrent fetching inside the rate budget."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        stripe_account: str | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        budget: Budget | None = None,
+        max_connections: int = 64,
+    ) -> None:
+        retry = retry or RetryPolicy()
+        self.policy = RequestPolicy(
+            _resolve_key(api_key), stripe_account=stripe_account, base_url=base_url, retry=retry
+        )
+        self.budget = budget
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        self._http = httpx.AsyncClient(transport=transport, timeout=_timeout(retry), limits=limits)
+
+    def __repr__(self) -> str:
+        return f"AsyncClient({self.policy!r})"
+
+    async def request(
+        self, method: str, path: str, params: Params | None = None, expect: str | None = None
+    ) -> dict[str, Any]:
+        """Send ``method path`` (GET only) and return the decoded JSON object."""
+        request = self.policy.build(method, path, params)
+        attempt = 0
+        while True:
+            attempt += 1
+            if self.budget is not None:
+                await self.budget.acquire_async(path)
+            self.policy.stats.requests += 1
+            try:
+                outcome: httpx.Response | httpx.TransportError = await self._http.send(request)
+            except httpx.TransportError as exc:
+                outcome = exc
+            verdict = self.policy.settle(outcome, path, attempt, self.budget, expect)
+            if not isinstance(verdict, Retry):
+                return verdict
+            await asyncio.sleep(verdict.delay)
+
+    async def get(self, path: str, params: Params | None = None, expect: str | None = None) -> dict[str, Any]:
+        """GET ``path`` with Stripe-encoded ``params``; ``expect`` is the object type the body must be."""
+        return await self.request("GET", path, params, expect)
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -1,0 +1,344 @@
+"""`connect()` and `Connection`: one method per Stripe resource, each returning a typed frame.
+
+Examples
+--------
+>>> import finlab
+>>> stripe = finlab.connect()  # no STRIPE_API_KEY: the bundled demo account  # doctest: +SKIP
+>>> stripe.climate_orders().height  # doctest: +SKIP
+48
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+import httpx
+import polars as pl
+
+from finlab import frames, resources
+from finlab.client import DEFAULT_BASE_URL, Client, RetryPolicy, check_api_key, redact
+from finlab.errors import AuthenticationError, ConfigurationError
+from finlab.pagination import iter_pages
+from finlab.resources import CURRENCY_KEY, PARENT_KEY, Resource
+
+Instant = datetime | date | str | int | None
+
+_notices: set[str] = set()
+
+
+def _notice_once(key: str, text: str) -> None:
+    if key not in _notices:
+        _notices.add(key)
+        print(text, file=sys.stderr)
+
+
+def connect(
+    api_key: str | None = None,
+    *,
+    stripe_account: str | None = None,
+    demo: bool | None = None,
+    base_url: str = DEFAULT_BASE_URL,
+    retry: RetryPolicy | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> Connection:
+    """Connect to Stripe with ``api_key`` (or ``STRIPE_API_KEY``), else to the bundled demo account.
+
+    Parameters
+    ----------
+    api_key
+        A restricted (``rk_live_...``) or secret key. Read-only restricted keys are recommended.
+    stripe_account
+        A connected account (``acct_...``) to read on behalf of.
+    demo
+        ``None`` (default): the demo account when no key is found. ``False``: a missing key is an
+        error. ``True``: the demo account even if a key is set.
+    base_url, retry, transport
+        Where and how requests go (tests use a loopback URL or an ``httpx.MockTransport``).
+    """
+    key = api_key if api_key is not None else os.environ.get("STRIPE_API_KEY")
+    if demo or (demo is None and not key):
+        return _demo_connection()
+    if not key:
+        msg = (
+            "No Stripe API key: pass api_key='rk_live_...' or set STRIPE_API_KEY. "
+            "Leave out demo=False to use the bundled demo account instead."
+        )
+        raise AuthenticationError(msg)
+    check_api_key(key)
+    if key.startswith("sk_live_"):
+        warnings.warn(
+            "finlab only reads: a secret key (sk_live_...) can also move money. Create a restricted "
+            "key (rk_live_...) with read-only permissions and use that instead.",
+            UserWarning,
+            stacklevel=2,
+        )
+    client = Client(key, stripe_account=stripe_account, base_url=base_url, retry=retry, transport=transport)
+    return Connection(client)
+
+
+def _demo_connection() -> Connection:
+    from finlab.demo.dataset import default_dataset
+    from finlab.demo.server import DEMO_API_KEY, DemoStripe
+
+    dataset = default_dataset()
+    server = DemoStripe(dataset)
+    _notice_once(
+        "demo",
+        "finlab: no STRIPE_API_KEY set, so this is the bundled demo account (fictional data). "
+        "Set STRIPE_API_KEY to read your own.",
+    )
+    client = Client(DEMO_API_KEY, transport=httpx.MockTransport(server.handle))
+    tax_ids = [o["id"] for o in dataset.objects.get("tax.transaction", [])]
+    return Connection(client, is_demo=True, known_tax_ids=lambda: tax_ids)
+
+
+def to_epoch(value: Instant, name: str) -> int | None:
+    """Seconds since the epoch for a date bound.
+
+    Aware datetimes and ISO strings with an offset are taken as given; dates and ``YYYY-MM-DD``
+    strings mean midnight UTC; ints are epoch seconds. Naive datetimes are refused, because the same
+    wall-clock time is a different instant in every timezone.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        msg = f"{name} must be a date or datetime, not a bool."
+        raise ConfigurationError(msg)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            value = (
+                datetime.fromisoformat(value) if "T" in value or " " in value else date.fromisoformat(value)
+            )
+        except ValueError:
+            msg = f"{name}={value!r} is not an ISO date: use '2026-01-31' or '2026-01-31T00:00:00+00:00'."
+            raise ConfigurationError(msg) from None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            msg = (
+                f"{name}={value.isoformat()} has no timezone, so it names a different instant in every "
+                "zone. Pass datetime(..., tzinfo=UTC), a zoneinfo-aware datetime, or a date."
+            )
+            raise ConfigurationError(msg)
+        return int(value.timestamp())
+    return int(datetime(value.year, value.month, value.day, tzinfo=UTC).timestamp())
+
+
+def check_ids(ids: Iterable[str], prefix: str, what: str) -> list[str]:
+    """The ids as a list, refusing any that do not carry Stripe's prefix for ``what``."""
+    if isinstance(ids, str):
+        ids = [ids]
+    checked = list(dict.fromkeys(ids))
+    wrong = [i for i in checked if not isinstance(i, str) or not i.startswith(prefix)]
+    if wrong:
+        msg = (
+            f"{what} ids start with {prefix!r}; these do not: {wrong[:5]!r}. Check you passed the right ids."
+        )
+        raise ConfigurationError(msg)
+    return checked
+
+
+class Connection:
+    """A connection to one Stripe account. Every method returns a `polars.DataFrame`."""
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        is_demo: bool = False,
+        known_tax_ids: Callable[[], Sequence[str]] | None = None,
+    ) -> None:
+        self.client = client
+        self.is_demo = is_demo
+        self._known_tax_ids = known_tax_ids
+
+    def __repr__(self) -> str:
+        where = "demo account" if self.is_demo else ("live" if self.livemode else "test mode")
+        return f"<finlab.Connection {where}>"
+
+    @property
+    def livemode(self) -> bool:
+        """True when reading live data."""
+        return self.client.policy.livemode
+
+    # -- the generic form ---------------------------------------------------------------------
+
+    def frame(self, resource: str, **filters: Any) -> pl.DataFrame:
+        """Every object of a listable resource, filtered with Stripe's list filters.
+
+        >>> stripe.frame("identity.verification_session", status="verified")  # doctest: +SKIP
+        """
+        res = resources.get(resource)
+        if res.list_path is None or res.parent is not None:
+            msg = f"{res.object} has no list endpoint in Stripe; use stripe.{res.method}(ids=...) instead."
+            raise ConfigurationError(msg)
+        unknown = sorted(set(filters) - res.filters)
+        if unknown:
+            allowed = ", ".join(sorted(res.filters)) or "none"
+            msg = f"{res.object} lists take no filter {unknown!r}; allowed: {allowed}."
+            raise ConfigurationError(msg)
+        return self._list(res, filters)
+
+    def _list(self, res: Resource, params: dict[str, Any], path: str | None = None) -> pl.DataFrame:
+        parts = [
+            frames.build(res, page) for page in iter_pages(self.client, path or res.list_path or "", params)
+        ]
+        return pl.concat(parts) if parts else frames.empty(res)
+
+    def _retrieve(
+        self, res: Resource, object_id: str, params: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        path = (res.retrieve_path or "").format(id=object_id)
+        return self.client.get(path, params, expect=res.object)
+
+    # -- Financial Connections ----------------------------------------------------------------
+
+    def accounts(self) -> pl.DataFrame:
+        """Financial Connections accounts, with their current and available balance."""
+        return self.frame("financial_connections.account")
+
+    def transactions(
+        self, account: str | Sequence[str] | None = None, start: Instant = None, end: Instant = None
+    ) -> pl.DataFrame:
+        """Financial Connections transactions of one, several or (``None``) every account.
+
+        ``start`` is inclusive and ``end`` exclusive, on ``transacted_at``.
+        """
+        res = resources.get("financial_connections.transaction")
+        window = _window(start, end)
+        if account is None:
+            ids = self.accounts().get_column("id").to_list()
+        else:
+            ids = check_ids(account, "fca_", "Financial Connections account")
+        parts = [self._list(res, {"account": fca, "transacted_at": window}) for fca in ids]
+        return pl.concat(parts) if parts else frames.empty(res)
+
+    # -- Stripe Tax -----------------------------------------------------------------------------
+
+    def tax_transactions(
+        self, ids: Iterable[str] | None = None, payment_intents: Iterable[str] | None = None
+    ) -> pl.DataFrame:
+        """Tax transactions (and reversals) by id, by PaymentIntent, or every one finlab knows of."""
+        res = resources.get("tax.transaction")
+        objects = [self._retrieve(res, i) for i in self._tax_ids(ids, payment_intents)]
+        return frames.build(res, objects)
+
+    def tax_line_items(
+        self, ids: Iterable[str] | None = None, payment_intents: Iterable[str] | None = None
+    ) -> pl.DataFrame:
+        """Line items of tax transactions, with their parent ``tax_transaction`` and ``currency``."""
+        parent = resources.get("tax.transaction")
+        parents = [self._retrieve(parent, i) for i in self._tax_ids(ids, payment_intents)]
+        return self._line_items(resources.get("tax.transaction_line_item"), parents)
+
+    def tax_calculations(self, ids: Iterable[str]) -> pl.DataFrame:
+        """Tax calculations by id (Stripe keeps them 90 days and cannot list them)."""
+        res = resources.get("tax.calculation")
+        return frames.build(
+            res, [self._retrieve(res, i) for i in check_ids(ids, res.id_prefix, "Tax calculation")]
+        )
+
+    def tax_calculation_line_items(self, ids: Iterable[str]) -> pl.DataFrame:
+        """Line items of tax calculations, with their parent ``tax_calculation`` and ``currency``."""
+        parent = resources.get("tax.calculation")
+        parents = [self._retrieve(parent, i) for i in check_ids(ids, parent.id_prefix, "Tax calculation")]
+        return self._line_items(resources.get("tax.calculation_line_item"), parents)
+
+    def tax_registrations(self, status: str = "all") -> pl.DataFrame:
+        """Tax registrations; ``status`` is ``all``, ``active``, ``expired`` or ``scheduled``."""
+        if status not in ("all", "active", "expired", "scheduled"):
+            msg = f"status={status!r}: use 'all', 'active', 'expired' or 'scheduled'."
+            raise ConfigurationError(msg)
+        return self.frame("tax.registration", status=status)
+
+    def tax_settings(self) -> pl.DataFrame:
+        """The account's Stripe Tax settings, as a one-row frame."""
+        res = resources.get("tax.settings")
+        return frames.build(res, [self.client.get(res.retrieve_path or "", expect=res.object)])
+
+    def _tax_ids(self, ids: Iterable[str] | None, payment_intents: Iterable[str] | None) -> list[str]:
+        found: list[str] = []
+        if ids is not None:
+            found += check_ids(ids, "tax_", "Tax transaction")
+        if payment_intents is not None:
+            for pi in check_ids(payment_intents, "pi_", "PaymentIntent"):
+                association = self.client.get(
+                    "/v1/tax/associations/find", {"payment_intent": pi}, expect="tax.association"
+                )
+                for attempt in association.get("tax_transaction_attempts") or []:
+                    committed = attempt.get("committed") or {}
+                    if attempt.get("status") == "committed" and committed.get("transaction"):
+                        found.append(committed["transaction"])
+        if ids is None and payment_intents is None:
+            if self._known_tax_ids is None:
+                msg = (
+                    "Stripe has no endpoint that lists tax transactions. Pass ids=['tax_...'] (kept "
+                    "from your own records or webhooks) or payment_intents=['pi_...'] to find them "
+                    "through their PaymentIntents."
+                )
+                raise ConfigurationError(msg)
+            found = list(self._known_tax_ids())
+        return list(dict.fromkeys(found))
+
+    def _line_items(self, res: Resource, parents: list[dict[str, Any]]) -> pl.DataFrame:
+        parts = []
+        for parent in parents:
+            path = (res.list_path or "").format(parent=parent["id"])
+            for page in iter_pages(self.client, path):
+                for item in page:
+                    item[PARENT_KEY] = parent["id"]
+                    item[CURRENCY_KEY] = parent.get("currency")
+                parts.append(frames.build(res, page))
+        return pl.concat(parts) if parts else frames.empty(res)
+
+    # -- Climate, Identity, Crypto, Forwarding, Webhooks ----------------------------------------
+
+    def climate_orders(self) -> pl.DataFrame:
+        """Climate orders: tonnes, spend (subtotal, fees, total) and delivery status."""
+        return self.frame("climate.order")
+
+    def climate_products(self) -> pl.DataFrame:
+        """Climate products with their suppliers."""
+        return self.frame("climate.product")
+
+    def climate_suppliers(self) -> pl.DataFrame:
+        """Climate suppliers with their removal pathway."""
+        return self.frame("climate.supplier")
+
+    def verification_sessions(self, **filters: Any) -> pl.DataFrame:
+        """Identity verification sessions (no personal data: verified outputs stay out)."""
+        return self.frame("identity.verification_session", **filters)
+
+    def verification_reports(self, **filters: Any) -> pl.DataFrame:
+        """Identity verification reports: the check results, without personal data."""
+        return self.frame("identity.verification_report", **filters)
+
+    def onramp_sessions(self, **filters: Any) -> pl.DataFrame:
+        """Crypto onramp sessions (a private preview at Stripe)."""
+        return self.frame("crypto.onramp_session", **filters)
+
+    def forwarding_requests(self, **filters: Any) -> pl.DataFrame:
+        """Vault forwarding requests (bodies and headers stay out: they carry card data)."""
+        return self.frame("forwarding.request", **filters)
+
+    def webhook_endpoints(self) -> pl.DataFrame:
+        """Webhook endpoints (their signing secrets stay out)."""
+        return self.frame("webhook_endpoint")
+
+
+def _window(start: Instant, end: Instant) -> dict[str, int] | None:
+    gte, lt = to_epoch(start, "start"), to_epoch(end, "end")
+    if gte is not None and lt is not None and gte >= lt:
+        msg = f"start must be before end (start={start!r}, end={end!r}); end is exclusive."
+        raise ConfigurationError(msg)
+    window = {k: v for k, v in (("gte", gte), ("lt", lt)) if v is not None}
+    return window or None
+
+
+__all__ = ["Connection", "check_ids", "connect", "redact", "to_epoch"]

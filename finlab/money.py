@@ -1,0 +1,105 @@
+"""Currency exponents and minor <-> major unit conversion.
+
+Stripe sends every amount as an integer in the currency's minor unit. Most currencies have two
+decimals; the zero-decimal ones (JPY, KRW, ...) count whole units and the three-decimal ones (BHD,
+KWD, ...) count thousandths. Amounts stay integers until they are shown.
+
+Examples
+--------
+>>> exponent("jpy"), exponent("USD"), exponent("kwd")
+(0, 2, 3)
+>>> to_major(1999, "usd")
+Decimal('19.99')
+>>> to_minor(to_major(1500, "jpy"), "jpy")
+1500
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import polars as pl
+
+from finlab.errors import ConfigurationError
+
+ZERO_DECIMAL = frozenset("bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split())
+THREE_DECIMAL = frozenset("bhd jod kwd omr tnd".split())
+
+#: ISO 4217 codes Stripe settles or presents in (lower case, as Stripe sends them).
+KNOWN_CURRENCIES = (
+    ZERO_DECIMAL
+    | THREE_DECIMAL
+    | frozenset(
+        """aed afn all amd ang aoa ars aud awg azn bam bbd bdt bgn bmd bnd bob brl bsd bwp byn bzd
+        cad cdf chf cny cop crc cve czk dkk dop dzd egp etb eur fjd fkp gbp gel gip gmd gtq gyd hkd
+        hnl htg huf idr ils inr isk jmd kes kgs khr kyd kzt lak lbp lkr lrd lsl mad mdl mkd mmk mnt
+        mop mur mvr mwk mxn myr mzn nad ngn nio nok npr nzd pab pen pgk php pkr pln qar ron rsd rub
+        sar sbd scr sek sgd shp sle sos srd std szl thb tjs top try ttd twd tzs uah usd usdc uyu uzs
+        wst xcd yer zar zmw""".split()
+    )
+)
+
+#: Decimal column type for major units: 38 digits, 3 decimals fits every exponent.
+MAJOR_DTYPE = pl.Decimal(38, 3)
+
+
+def exponent(currency: str) -> int:
+    """Number of decimals in ``currency``'s minor unit (0, 2 or 3).
+
+    Unknown codes raise, so that no amount is silently scaled by the wrong power of ten.
+    """
+    code = currency.lower()
+    if code in ZERO_DECIMAL:
+        return 0
+    if code in THREE_DECIMAL:
+        return 3
+    if code in KNOWN_CURRENCIES:
+        return 2
+    msg = (
+        f"Unknown currency code {currency!r}: finlab does not know its number of decimals. "
+        "Pass an ISO 4217 code such as 'usd', or report the code if Stripe started sending it."
+    )
+    raise ConfigurationError(msg)
+
+
+def to_major(amount: int, currency: str) -> Decimal:
+    """Minor units -> exact Decimal major units."""
+    return Decimal(amount).scaleb(-exponent(currency))
+
+
+def to_minor(amount: Decimal, currency: str) -> int:
+    """Decimal major units -> integer minor units; refuses to round away a fraction."""
+    scaled = amount.scaleb(exponent(currency))
+    if scaled != scaled.to_integral_value():
+        msg = f"{amount} {currency.upper()} has more decimals than the currency allows."
+        raise ConfigurationError(msg)
+    return int(scaled)
+
+
+def exponent_expr(currency: pl.Expr) -> pl.Expr:
+    """Polars expression: the exponent for each row's currency (null for unknown codes)."""
+    lower = currency.str.to_lowercase()
+    return (
+        pl.when(lower.is_in(list(ZERO_DECIMAL)))
+        .then(pl.lit(0, pl.Int8))
+        .when(lower.is_in(list(THREE_DECIMAL)))
+        .then(pl.lit(3, pl.Int8))
+        .when(lower.is_in(list(KNOWN_CURRENCIES)))
+        .then(pl.lit(2, pl.Int8))
+        .otherwise(pl.lit(None, pl.Int8))
+    )
+
+
+def major_expr(amount: pl.Expr, currency: pl.Expr) -> pl.Expr:
+    """Polars expression: exact Decimal major units from Int64 minor units and a currency column."""
+    exp = exponent_expr(currency)
+    minor = amount.cast(pl.Decimal(38, 0))
+    return (
+        pl.when(exp == 0)
+        .then(minor.cast(MAJOR_DTYPE))
+        .when(exp == 2)
+        .then((minor.cast(MAJOR_DTYPE) / pl.lit(100, pl.Decimal(38, 0))).cast(MAJOR_DTYPE))
+        .when(exp == 3)
+        .then((minor.cast(MAJOR_DTYPE) / pl.lit(1000, pl.Decimal(38, 0))).cast(MAJOR_DTYPE))
+        .otherwise(pl.lit(None, MAJOR_DTYPE))
+    )
