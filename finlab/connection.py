@@ -10,21 +10,31 @@ Examples
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import polars as pl
 
 from finlab import frames, resources
-from finlab.client import DEFAULT_BASE_URL, Client, RetryPolicy, check_api_key, redact
+from finlab.budget import Budget
+from finlab.client import DEFAULT_BASE_URL, AsyncClient, RetryPolicy, check_api_key, key_mode, redact
 from finlab.errors import AuthenticationError, ConfigurationError
-from finlab.pagination import iter_pages
+from finlab.pagination import aiter_pages
 from finlab.resources import CURRENCY_KEY, PARENT_KEY, Resource
+from finlab.runner import run_sync
+
+T = TypeVar("T")
+
+#: How many requests may be in flight at once; the rate budget decides how fast they start.
+MAX_IN_FLIGHT = 32
+#: Objects turned into a frame at a time: large enough to amortise the build, small enough for memory.
+BUILD_BATCH = 20_000
 
 Instant = datetime | date | str | int | None
 
@@ -44,7 +54,8 @@ def connect(
     demo: bool | None = None,
     base_url: str = DEFAULT_BASE_URL,
     retry: RetryPolicy | None = None,
-    transport: httpx.BaseTransport | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    budget: Budget | None = None,
 ) -> Connection:
     """Connect to Stripe with ``api_key`` (or ``STRIPE_API_KEY``), else to the bundled demo account.
 
@@ -59,6 +70,8 @@ def connect(
         error. ``True``: the demo account even if a key is set.
     base_url, retry, transport
         Where and how requests go (tests use a loopback URL or an ``httpx.MockTransport``).
+    budget
+        The rate budget; by default Stripe's limits for the key's mode (live or test).
     """
     key = api_key if api_key is not None else os.environ.get("STRIPE_API_KEY")
     if demo or (demo is None and not key):
@@ -77,8 +90,14 @@ def connect(
             UserWarning,
             stacklevel=2,
         )
-    client = Client(key, stripe_account=stripe_account, base_url=base_url, retry=retry, transport=transport)
-    return Connection(client)
+    return Connection(
+        key,
+        stripe_account=stripe_account,
+        base_url=base_url,
+        retry=retry,
+        transport=transport,
+        budget=budget or Budget.for_key_mode(key_mode(key)),
+    )
 
 
 def _demo_connection() -> Connection:
@@ -92,9 +111,13 @@ def _demo_connection() -> Connection:
         "finlab: no STRIPE_API_KEY set, so this is the bundled demo account (fictional data). "
         "Set STRIPE_API_KEY to read your own.",
     )
-    client = Client(DEMO_API_KEY, transport=httpx.MockTransport(server.handle))
     tax_ids = [o["id"] for o in dataset.objects.get("tax.transaction", [])]
-    return Connection(client, is_demo=True, known_tax_ids=lambda: tax_ids)
+    return Connection(
+        DEMO_API_KEY,
+        transport=httpx.MockTransport(server.handle),
+        is_demo=True,
+        known_tax_ids=lambda: tax_ids,
+    )
 
 
 def to_epoch(value: Instant, name: str) -> int | None:
@@ -149,23 +172,53 @@ class Connection:
 
     def __init__(
         self,
-        client: Client,
+        api_key: str,
         *,
+        stripe_account: str | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        budget: Budget | None = None,
         is_demo: bool = False,
         known_tax_ids: Callable[[], Sequence[str]] | None = None,
     ) -> None:
-        self.client = client
+        self._api_key = check_api_key(api_key)
+        self.stripe_account = stripe_account
+        self.base_url = base_url
+        self.retry = retry or RetryPolicy()
+        self.transport = transport
+        self.budget = budget
         self.is_demo = is_demo
         self._known_tax_ids = known_tax_ids
+        self._client().policy  # noqa: B018  (validates base_url and stripe_account now, not later)
 
     def __repr__(self) -> str:
         where = "demo account" if self.is_demo else ("live" if self.livemode else "test mode")
-        return f"<finlab.Connection {where}>"
+        return f"<finlab.Connection {where} key={redact(self._api_key)!r}>"
 
     @property
     def livemode(self) -> bool:
         """True when reading live data."""
-        return self.client.policy.livemode
+        return key_mode(self._api_key) == "live"
+
+    def _client(self) -> AsyncClient:
+        return AsyncClient(
+            self._api_key,
+            stripe_account=self.stripe_account,
+            base_url=self.base_url,
+            retry=self.retry,
+            transport=self.transport,
+            budget=self.budget,
+        )
+
+    def _run(self, job: Callable[[AsyncClient], Awaitable[T]]) -> T:
+        """Run one fetch job on a fresh async client, from sync code (also inside Jupyter)."""
+
+        async def main() -> T:
+            async with self._client() as client:
+                return await job(client)
+
+        return run_sync(main())
 
     # -- the generic form ---------------------------------------------------------------------
 
@@ -183,19 +236,7 @@ class Connection:
             allowed = ", ".join(sorted(res.filters)) or "none"
             msg = f"{res.object} lists take no filter {unknown!r}; allowed: {allowed}."
             raise ConfigurationError(msg)
-        return self._list(res, filters)
-
-    def _list(self, res: Resource, params: dict[str, Any], path: str | None = None) -> pl.DataFrame:
-        parts = [
-            frames.build(res, page) for page in iter_pages(self.client, path or res.list_path or "", params)
-        ]
-        return pl.concat(parts) if parts else frames.empty(res)
-
-    def _retrieve(
-        self, res: Resource, object_id: str, params: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        path = (res.retrieve_path or "").format(id=object_id)
-        return self.client.get(path, params, expect=res.object)
+        return self._run(lambda client: _list(client, res, filters))
 
     # -- Financial Connections ----------------------------------------------------------------
 
@@ -216,8 +257,14 @@ class Connection:
             ids = self.accounts().get_column("id").to_list()
         else:
             ids = check_ids(account, "fca_", "Financial Connections account")
-        parts = [self._list(res, {"account": fca, "transacted_at": window}) for fca in ids]
-        return pl.concat(parts) if parts else frames.empty(res)
+
+        async def job(client: AsyncClient) -> pl.DataFrame:
+            parts = await _gather(
+                _list(client, res, {"account": fca, "transacted_at": window}) for fca in ids
+            )
+            return _concat(res, parts)
+
+        return self._run(job)
 
     # -- Stripe Tax -----------------------------------------------------------------------------
 
@@ -226,29 +273,42 @@ class Connection:
     ) -> pl.DataFrame:
         """Tax transactions (and reversals) by id, by PaymentIntent, or every one finlab knows of."""
         res = resources.get("tax.transaction")
-        objects = [self._retrieve(res, i) for i in self._tax_ids(ids, payment_intents)]
-        return frames.build(res, objects)
+
+        async def job(client: AsyncClient) -> pl.DataFrame:
+            wanted = await self._tax_ids(client, ids, payment_intents)
+            return frames.build(res, await _retrieve_all(client, res, wanted))
+
+        return self._run(job)
 
     def tax_line_items(
         self, ids: Iterable[str] | None = None, payment_intents: Iterable[str] | None = None
     ) -> pl.DataFrame:
         """Line items of tax transactions, with their parent ``tax_transaction`` and ``currency``."""
         parent = resources.get("tax.transaction")
-        parents = [self._retrieve(parent, i) for i in self._tax_ids(ids, payment_intents)]
-        return self._line_items(resources.get("tax.transaction_line_item"), parents)
+
+        async def job(client: AsyncClient) -> pl.DataFrame:
+            wanted = await self._tax_ids(client, ids, payment_intents)
+            parents = await _retrieve_all(client, parent, wanted)
+            return await _line_items(client, resources.get("tax.transaction_line_item"), parents)
+
+        return self._run(job)
 
     def tax_calculations(self, ids: Iterable[str]) -> pl.DataFrame:
         """Tax calculations by id (Stripe keeps them 90 days and cannot list them)."""
         res = resources.get("tax.calculation")
-        return frames.build(
-            res, [self._retrieve(res, i) for i in check_ids(ids, res.id_prefix, "Tax calculation")]
-        )
+        wanted = check_ids(ids, res.id_prefix, "Tax calculation")
+        return frames.build(res, self._run(lambda client: _retrieve_all(client, res, wanted)))
 
     def tax_calculation_line_items(self, ids: Iterable[str]) -> pl.DataFrame:
         """Line items of tax calculations, with their parent ``tax_calculation`` and ``currency``."""
         parent = resources.get("tax.calculation")
-        parents = [self._retrieve(parent, i) for i in check_ids(ids, parent.id_prefix, "Tax calculation")]
-        return self._line_items(resources.get("tax.calculation_line_item"), parents)
+        wanted = check_ids(ids, parent.id_prefix, "Tax calculation")
+
+        async def job(client: AsyncClient) -> pl.DataFrame:
+            parents = await _retrieve_all(client, parent, wanted)
+            return await _line_items(client, resources.get("tax.calculation_line_item"), parents)
+
+        return self._run(job)
 
     def tax_registrations(self, status: str = "all") -> pl.DataFrame:
         """Tax registrations; ``status`` is ``all``, ``active``, ``expired`` or ``scheduled``."""
@@ -260,21 +320,19 @@ class Connection:
     def tax_settings(self) -> pl.DataFrame:
         """The account's Stripe Tax settings, as a one-row frame."""
         res = resources.get("tax.settings")
-        return frames.build(res, [self.client.get(res.retrieve_path or "", expect=res.object)])
+        settings = self._run(lambda client: client.get(res.retrieve_path or "", expect=res.object))
+        return frames.build(res, [settings])
 
-    def _tax_ids(self, ids: Iterable[str] | None, payment_intents: Iterable[str] | None) -> list[str]:
+    async def _tax_ids(
+        self, client: AsyncClient, ids: Iterable[str] | None, payment_intents: Iterable[str] | None
+    ) -> list[str]:
         found: list[str] = []
         if ids is not None:
             found += check_ids(ids, "tax_", "Tax transaction")
         if payment_intents is not None:
-            for pi in check_ids(payment_intents, "pi_", "PaymentIntent"):
-                association = self.client.get(
-                    "/v1/tax/associations/find", {"payment_intent": pi}, expect="tax.association"
-                )
-                for attempt in association.get("tax_transaction_attempts") or []:
-                    committed = attempt.get("committed") or {}
-                    if attempt.get("status") == "committed" and committed.get("transaction"):
-                        found.append(committed["transaction"])
+            intents = check_ids(payment_intents, "pi_", "PaymentIntent")
+            associations = await _gather(_find_association(client, pi) for pi in intents)
+            found += [tid for association in associations for tid in _committed_transactions(association)]
         if ids is None and payment_intents is None:
             if self._known_tax_ids is None:
                 msg = (
@@ -285,17 +343,6 @@ class Connection:
                 raise ConfigurationError(msg)
             found = list(self._known_tax_ids())
         return list(dict.fromkeys(found))
-
-    def _line_items(self, res: Resource, parents: list[dict[str, Any]]) -> pl.DataFrame:
-        parts = []
-        for parent in parents:
-            path = (res.list_path or "").format(parent=parent["id"])
-            for page in iter_pages(self.client, path):
-                for item in page:
-                    item[PARENT_KEY] = parent["id"]
-                    item[CURRENCY_KEY] = parent.get("currency")
-                parts.append(frames.build(res, page))
-        return pl.concat(parts) if parts else frames.empty(res)
 
     # -- Climate, Identity, Crypto, Forwarding, Webhooks ----------------------------------------
 
@@ -330,6 +377,71 @@ class Connection:
     def webhook_endpoints(self) -> pl.DataFrame:
         """Webhook endpoints (their signing secrets stay out)."""
         return self.frame("webhook_endpoint")
+
+
+async def _gather(jobs: Iterable[Awaitable[T]]) -> list[T]:
+    """Run ``jobs`` concurrently, at most `MAX_IN_FLIGHT` at a time, keeping their order."""
+    gate = asyncio.Semaphore(MAX_IN_FLIGHT)
+
+    async def gated(job: Awaitable[T]) -> T:
+        async with gate:
+            return await job
+
+    return list(await asyncio.gather(*(gated(job) for job in jobs)))
+
+
+def _concat(res: Resource, parts: Sequence[pl.DataFrame]) -> pl.DataFrame:
+    return pl.concat(parts) if parts else frames.empty(res)
+
+
+async def _list(
+    client: AsyncClient, res: Resource, params: dict[str, Any], path: str | None = None
+) -> pl.DataFrame:
+    """Every object of one list, as the resource's frame (built in batches, not per object)."""
+    batch: list[dict[str, Any]] = []
+    parts: list[pl.DataFrame] = []
+    async for page in aiter_pages(client, path or res.list_path or "", params):
+        batch += page
+        if len(batch) >= BUILD_BATCH:
+            parts.append(frames.build(res, batch))
+            batch = []
+    parts.append(frames.build(res, batch))
+    return pl.concat(parts)
+
+
+async def _retrieve_all(client: AsyncClient, res: Resource, ids: Sequence[str]) -> list[dict[str, Any]]:
+    paths = [(res.retrieve_path or "").format(id=object_id) for object_id in ids]
+    return await _gather(client.get(path, expect=res.object) for path in paths)
+
+
+async def _line_items(client: AsyncClient, res: Resource, parents: Sequence[dict[str, Any]]) -> pl.DataFrame:
+    """Line items of each parent, labelled with the parent's id and currency (items carry neither)."""
+
+    async def of(parent: dict[str, Any]) -> list[dict[str, Any]]:
+        path = (res.list_path or "").format(parent=parent["id"])
+        items = [item async for page in aiter_pages(client, path) for item in page]
+        for item in items:
+            item[PARENT_KEY] = parent["id"]
+            item[CURRENCY_KEY] = parent.get("currency")
+        return items
+
+    batches = await _gather(of(parent) for parent in parents)
+    return frames.build(res, [item for batch in batches for item in batch])
+
+
+async def _find_association(client: AsyncClient, payment_intent: str) -> dict[str, Any]:
+    params = {"payment_intent": payment_intent}
+    return await client.get("/v1/tax/associations/find", params, expect="tax.association")
+
+
+def _committed_transactions(association: dict[str, Any]) -> list[str]:
+    """Tax transaction ids a PaymentIntent's tax association committed."""
+    found = []
+    for attempt in association.get("tax_transaction_attempts") or []:
+        committed = attempt.get("committed") or {}
+        if attempt.get("status") == "committed" and committed.get("transaction"):
+            found.append(committed["transaction"])
+    return found
 
 
 def _window(start: Instant, end: Instant) -> dict[str, int] | None:

@@ -16,7 +16,7 @@ Decimal('19.99')
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Context, Decimal
 
 import polars as pl
 
@@ -38,6 +38,9 @@ KNOWN_CURRENCIES = (
         wst xcd yer zar zmw""".split()
     )
 )
+
+#: Exact scaling whatever precision the caller's decimal context has (int64 needs 19 digits).
+_EXACT = Context(prec=60)
 
 #: Decimal column type for major units: 38 digits, 3 decimals fits every exponent.
 MAJOR_DTYPE = pl.Decimal(38, 3)
@@ -64,42 +67,33 @@ def exponent(currency: str) -> int:
 
 def to_major(amount: int, currency: str) -> Decimal:
     """Minor units -> exact Decimal major units."""
-    return Decimal(amount).scaleb(-exponent(currency))
+    return Decimal(amount).scaleb(-exponent(currency), _EXACT)
 
 
 def to_minor(amount: Decimal, currency: str) -> int:
     """Decimal major units -> integer minor units; refuses to round away a fraction."""
-    scaled = amount.scaleb(exponent(currency))
+    if not amount.is_finite():
+        msg = f"{amount} {currency.upper()} is not a finite amount."
+        raise ConfigurationError(msg)
+    scaled = amount.scaleb(exponent(currency), _EXACT)
     if scaled != scaled.to_integral_value():
         msg = f"{amount} {currency.upper()} has more decimals than the currency allows."
         raise ConfigurationError(msg)
     return int(scaled)
 
 
+#: Exponent per known currency code, for vectorised lookups.
+EXPONENTS: dict[str, int] = {
+    code: 0 if code in ZERO_DECIMAL else 3 if code in THREE_DECIMAL else 2 for code in KNOWN_CURRENCIES
+}
+
+
 def exponent_expr(currency: pl.Expr) -> pl.Expr:
     """Polars expression: the exponent for each row's currency (null for unknown codes)."""
-    lower = currency.str.to_lowercase()
-    return (
-        pl.when(lower.is_in(list(ZERO_DECIMAL)))
-        .then(pl.lit(0, pl.Int8))
-        .when(lower.is_in(list(THREE_DECIMAL)))
-        .then(pl.lit(3, pl.Int8))
-        .when(lower.is_in(list(KNOWN_CURRENCIES)))
-        .then(pl.lit(2, pl.Int8))
-        .otherwise(pl.lit(None, pl.Int8))
-    )
+    return currency.str.to_lowercase().replace_strict(EXPONENTS, default=None, return_dtype=pl.Int8)
 
 
 def major_expr(amount: pl.Expr, currency: pl.Expr) -> pl.Expr:
     """Polars expression: exact Decimal major units from Int64 minor units and a currency column."""
-    exp = exponent_expr(currency)
-    minor = amount.cast(pl.Decimal(38, 0))
-    return (
-        pl.when(exp == 0)
-        .then(minor.cast(MAJOR_DTYPE))
-        .when(exp == 2)
-        .then((minor.cast(MAJOR_DTYPE) / pl.lit(100, pl.Decimal(38, 0))).cast(MAJOR_DTYPE))
-        .when(exp == 3)
-        .then((minor.cast(MAJOR_DTYPE) / pl.lit(1000, pl.Decimal(38, 0))).cast(MAJOR_DTYPE))
-        .otherwise(pl.lit(None, MAJOR_DTYPE))
-    )
+    scale = pl.lit(10, pl.Int64).pow(exponent_expr(currency)).cast(pl.Decimal(38, 0))
+    return (amount.cast(MAJOR_DTYPE) / scale).cast(MAJOR_DTYPE)

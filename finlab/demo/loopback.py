@@ -1,0 +1,123 @@
+"""Serve a `DemoStripe` over real HTTP on a local port.
+
+Each request is converted into an `httpx.Request`, answered by `DemoStripe.handle` and written
+back unchanged, so the socket server adds transport only: behaviour (latency, 429s, faults)
+belongs to `DemoStripe`.
+
+Examples
+--------
+>>> import httpx
+>>> from finlab.demo import DEMO_API_KEY, DemoStripe, default_dataset, serve
+>>> with serve(DemoStripe(default_dataset())) as server:
+...     response = httpx.get(f"{server.url}/v1/tax/settings", auth=(DEMO_API_KEY, ""))
+>>> response.json()["object"]
+'tax.settings'
+"""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+
+import httpx
+
+from finlab.demo.dataset import default_dataset
+from finlab.demo.server import DEMO_API_KEY, DemoStripe
+
+DEFAULT_PORT = 12111
+#: Hop-by-hop headers the socket server writes itself.
+_OWN_HEADERS = frozenset({"connection", "content-length", "transfer-encoding"})
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], stripe: DemoStripe):
+        super().__init__(address, _Handler)
+        self.stripe = stripe
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _HTTPServer
+
+    def _relay(self) -> None:
+        """Answer the request with `DemoStripe.handle`, whatever its method."""
+        length = int(self.headers.get("Content-Length") or 0)
+        request = httpx.Request(
+            self.command,
+            f"http://{self.headers.get('Host', 'localhost')}{self.path}",
+            headers=list(self.headers.items()),
+            content=self.rfile.read(length) if length else b"",
+        )
+        response = self.server.stripe.handle(request)
+        self.send_response(response.status_code)
+        for name, value in response.headers.multi_items():
+            if name.lower() not in _OWN_HEADERS:
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.content)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.content)
+
+    # http.server dispatches on these names; every method goes to DemoStripe, which answers 405.
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _relay  # noqa: N815
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Stay quiet: the demo server's request log is `DemoStripe.requests`."""
+
+
+class LoopbackServer:
+    """A `DemoStripe` listening on ``host:port`` from a background thread.
+
+    Use as a context manager, or call `close` when done.
+    """
+
+    def __init__(self, stripe: DemoStripe, host: str = "127.0.0.1", port: int = 0):
+        self.stripe = stripe
+        self._httpd = _HTTPServer((host, port), stripe)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name="finlab-demo-stripe", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        """Base URL of the server, such as ``http://127.0.0.1:54321``."""
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def wait(self) -> None:
+        """Block until the server is closed (from another thread) or interrupted."""
+        self._thread.join()
+
+    def close(self) -> None:
+        """Stop serving and release the port."""
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join()
+
+    def __enter__(self) -> LoopbackServer:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def serve(stripe: DemoStripe, host: str = "127.0.0.1", port: int = 0) -> LoopbackServer:
+    """Serve ``stripe`` on ``host:port`` (``port=0``: any free port) until closed."""
+    return LoopbackServer(stripe, host, port)
+
+
+def serve_forever(*, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> None:
+    """Serve the bundled demo account until interrupted, printing its URL and API key.
+
+    ``KeyboardInterrupt`` propagates to the caller once the port is released.
+    """
+    with serve(DemoStripe(default_dataset()), host, port) as server:
+        print(f"Demo Stripe listening on {server.url}", flush=True)
+        print(f"API key: {DEMO_API_KEY}  (Ctrl+C stops it)", flush=True)
+        server.wait()
