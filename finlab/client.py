@@ -38,6 +38,10 @@ log = logging.getLogger("finlab.client")
 
 Params = Mapping[str, Any]
 
+#: What a request can fail with before a response is in hand: the network, or a body that cannot be
+#: decoded (e.g. a truncated gzip transfer).
+Failure = httpx.TransportError | httpx.DecodingError
+
 
 class Budget(Protocol):
     """What the client needs from a rate budget (see :mod:`finlab.budget`)."""
@@ -59,7 +63,7 @@ def key_mode(api_key: str) -> str:
 
 def redact(api_key: str) -> str:
     """What may be shown of a key: its kind and mode only, e.g. ``'rk_live_…'``."""
-    return api_key[:8] + "…" if KEY_PATTERN.match(api_key) else "<key>"
+    return api_key[:8] + "…" if KEY_PATTERN.fullmatch(api_key) else "<key>"
 
 
 def check_api_key(api_key: str | None) -> str:
@@ -76,7 +80,7 @@ def check_api_key(api_key: str | None) -> str:
             "(rk_...) with read permissions in the Stripe Dashboard under Developers > API keys."
         )
         raise errors.ConfigurationError(msg)
-    if not KEY_PATTERN.match(api_key):
+    if not KEY_PATTERN.fullmatch(api_key):
         msg = (
             "The Stripe API key is malformed: expected sk_live_..., sk_test_..., rk_live_... or "
             "rk_test_... followed by letters and digits. Check for a truncated copy or stray spaces."
@@ -195,7 +199,9 @@ class RequestPolicy:
     ) -> None:
         self._api_key = check_api_key(api_key)
         if stripe_account is not None and not stripe_account.startswith("acct_"):
-            msg = f"stripe_account must be a connected account id (acct_...), got {stripe_account!r}."
+            # Never echo a key passed here by mistake.
+            shown = redact(stripe_account) if stripe_account.startswith(("sk_", "rk_")) else stripe_account
+            msg = f"stripe_account must be a connected account id (acct_...), got {shown!r}."
             raise errors.ConfigurationError(msg)
         self.stripe_account = stripe_account
         self.base_url = check_base_url(base_url)
@@ -234,14 +240,14 @@ class RequestPolicy:
 
     def settle(
         self,
-        outcome: httpx.Response | httpx.TransportError,
+        outcome: httpx.Response | Failure,
         path: str,
         attempt: int,
         budget: Budget | None,
         expect: str | None = None,
     ) -> dict[str, Any] | Retry:
         """Decide what one attempt's outcome means: the body, a `Retry`, or a raised error."""
-        if isinstance(outcome, httpx.TransportError):
+        if not isinstance(outcome, httpx.Response):
             return self.judge_exception(outcome, path, attempt)
         if outcome.status_code == 429 and budget is not None:
             budget.rate_limited(path)
@@ -255,7 +261,7 @@ class RequestPolicy:
         ``expect`` names the ``object`` the body must be (e.g. ``"list"``); anything else on a 200
         (an HTML page from a proxy, truncated JSON, another object) counts as malformed and is retried.
         """
-        request_id = response.headers.get("request-id")
+        request_id = _scrub_value(response.headers.get("request-id"), self._api_key)
         status = response.status_code
         if status == 200:
             body = _parse_object(response.content)
@@ -284,15 +290,27 @@ class RequestPolicy:
             retry_after=response.headers.get("retry-after"),
         )
 
-    def judge_exception(self, exc: httpx.TransportError, path: str, attempt: int) -> Retry:
-        """A network failure: retry while attempts remain, else raise `ConnectionError`."""
+    def judge_exception(self, exc: Failure, path: str, attempt: int) -> Retry:
+        """A network failure (or an undecodable body): retry while attempts remain, else raise.
+
+        Network failures raise `ConnectionError`; a body that cannot be decoded raises `APIError`.
+        """
         kind = type(exc).__name__
-        error = errors.ConnectionError(
-            f"GET {path} got no answer from Stripe ({kind}) after {attempt} attempt(s). "
-            "Check the network or raise the timeout, then run again: stored data is kept.",
-            path=path,
-            attempts=attempt,
-        )
+        error: errors.StripeError
+        if isinstance(exc, httpx.DecodingError):
+            error = errors.APIError(
+                f"Stripe's answer to GET {path} could not be decoded ({kind}) after {attempt} attempt(s). "
+                "A proxy or a truncated transfer may be in the way; run again later.",
+                path=path,
+                attempts=attempt,
+            )
+        else:
+            error = errors.ConnectionError(
+                f"GET {path} got no answer from Stripe ({kind}) after {attempt} attempt(s). "
+                "Check the network or raise the timeout, then run again: stored data is kept.",
+                path=path,
+                attempts=attempt,
+            )
         verdict = self._retry_or_raise(error, attempt, should_retry=True, reason=kind)
         assert isinstance(verdict, Retry)
         return verdict
@@ -331,14 +349,15 @@ class RequestPolicy:
         text += f" [request {request_id}, {attempt} attempt(s)]"
         if hint:
             text += f". {hint}"
+        key = self._api_key
         return cls(
-            _scrub(text, self._api_key),
+            _scrub(text, key),
             status=status,
-            type=detail.get("type"),
-            code=code,
-            param=detail.get("param"),
-            stripe_message=_scrub(stripe_message, self._api_key) if stripe_message else None,
-            request_id=request_id,
+            type=_scrub_value(detail.get("type"), key),
+            code=_scrub_value(code, key),
+            param=_scrub_value(detail.get("param"), key),
+            stripe_message=_scrub(stripe_message, key) if stripe_message else None,
+            request_id=_scrub_value(request_id, key),
             path=path,
             attempts=attempt,
         )
@@ -369,9 +388,28 @@ def _parse_object(content: bytes) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
+#: A run of this many characters of the key's secret part counts as a copy of the key.
+_SECRET_RUN = 12
+_TOKEN = re.compile(rf"[A-Za-z0-9]{{{_SECRET_RUN},}}")
+
+
 def _scrub(text: str, api_key: str) -> str:
     """Remove the key (and any long run of it) from text that came from a server."""
-    return text.replace(api_key, redact(api_key)) if api_key in text else text
+    if api_key in text:
+        text = text.replace(api_key, redact(api_key))
+    secret = api_key.split("_", 2)[-1]
+
+    def hide(match: re.Match[str]) -> str:
+        token = match.group(0)
+        runs = (token[i : i + _SECRET_RUN] for i in range(len(token) - _SECRET_RUN + 1))
+        return "…" if any(run in secret for run in runs) else token
+
+    return _TOKEN.sub(hide, text)
+
+
+def _scrub_value(value: Any, api_key: str) -> Any:
+    """`_scrub` for a field of a server's error body, which may be any JSON value."""
+    return _scrub(value, api_key) if isinstance(value, str) else value
 
 
 def _resolve_key(api_key: str | None) -> str:
@@ -433,8 +471,8 @@ class Client:
                 self.budget.acquire(path)
             self.policy.stats.requests += 1
             try:
-                outcome: httpx.Response | httpx.TransportError = self._http.send(request)
-            except httpx.TransportError as exc:
+                outcome: httpx.Response | Failure = self._http.send(request)
+            except (httpx.TransportError, httpx.DecodingError) as exc:
                 outcome = exc
             verdict = self.policy.settle(outcome, path, attempt, self.budget, expect)
             if not isinstance(verdict, Retry):
@@ -493,8 +531,8 @@ class AsyncClient:
                 await self.budget.acquire_async(path)
             self.policy.stats.requests += 1
             try:
-                outcome: httpx.Response | httpx.TransportError = await self._http.send(request)
-            except httpx.TransportError as exc:
+                outcome: httpx.Response | Failure = await self._http.send(request)
+            except (httpx.TransportError, httpx.DecodingError) as exc:
                 outcome = exc
             verdict = self.policy.settle(outcome, path, attempt, self.budget, expect)
             if not isinstance(verdict, Retry):

@@ -62,8 +62,14 @@ class ListCursor:
                 "stopping instead of asking for the same page forever."
             )
             raise PaginationError(msg)
-        last = data[-1].get("id")
-        if not isinstance(last, str) or last in self._cursors:
+        last = data[-1].get("id") if isinstance(data[-1], dict) else None
+        if not isinstance(last, str):
+            msg = (
+                f"GET {self.path} said has_more=true but the last object of page {self.pages} has no id "
+                "to continue from; the server is broken."
+            )
+            raise PaginationError(msg)
+        if last in self._cursors:
             msg = (
                 f"GET {self.path} repeated the cursor {last!r} on page {self.pages}; the list is "
                 "changing under us or the server is broken. Run again to resume."
