@@ -40,10 +40,7 @@ def build(resource: str | Resource, objects: Iterable[Mapping[str, Any]]) -> pl.
     res = resource if isinstance(resource, Resource) else get(resource)
     rows = objects if isinstance(objects, Sequence) else list(objects)
     report_unknown_fields(res, rows)
-    raw = pl.DataFrame(
-        {col.name: _column_values(col, rows) for col in res.columns},
-        schema={col.name: _raw_type(col) for col in res.columns},
-    )
+    raw = pl.DataFrame([_raw_series(res, col, rows) for col in res.columns])
     frame = raw.select(_typed_exprs(res))
     report_unknown_enums(res, frame)
     return frame
@@ -78,6 +75,47 @@ def _column_values(col: Col, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
     if col.kind == "struct":
         return [_convert(v, col.polars_type) for v in values]
     return values
+
+
+#: Column kinds whose values are checked for their JSON type before typing.
+_CHECKED_KINDS = frozenset({"str", "int", "time", "money", "bool", "float", "tons", "crypto", "strings"})
+
+
+def _raw_series(res: Resource, col: Col, rows: Sequence[Mapping[str, Any]]) -> pl.Series:
+    """The column before typing; values of the wrong type become null, reported once."""
+    values = _column_values(col, rows)
+    if col.kind in _CHECKED_KINDS:
+        wrong = [v for v in values if v is not None and not _is_kind(v, col.kind)]
+        if wrong:
+            _warn_once(
+                ("type", res.object, col.name),
+                f"{res.object}.{col.name} holds values of an unexpected type (e.g. {wrong[0]!r}); "
+                "they are set to null in the frame and kept in the raw object.",
+            )
+            values = [v if v is None or _is_kind(v, col.kind) else None for v in values]
+    return pl.Series(col.name, values, dtype=_raw_type(col))
+
+
+def _is_kind(value: Any, kind: str) -> bool:
+    """Whether a JSON value fits a column kind (bools are not ints; int64 range; decimal strings)."""
+    if kind == "bool":
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if kind in ("int", "time", "money"):
+        return isinstance(value, int) and -(2**63) <= value < 2**63
+    if kind == "float":
+        return isinstance(value, int | float)
+    if kind == "strings":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if not isinstance(value, str):
+        return False
+    if kind in ("tons", "crypto"):
+        try:
+            Decimal(value)
+        except InvalidOperation:
+            return False
+    return True
 
 
 def _raw_type(col: Col) -> pl.DataType:

@@ -495,3 +495,21 @@ def test_dig() -> None:
     assert frames.dig(obj, ("a", "z", "c")) is None
     assert frames.dig(obj, ("x", "y")) is None
     assert frames.dig(obj, ("s", "y")) is None
+
+
+def test_values_of_the_wrong_type_become_null_and_warn_once(
+    examples: dict[str, dict[str, Any]], drift: list[Any]
+) -> None:
+    order = copy.deepcopy(examples["climate.order"])
+    order.update(metric_tons=5, amount_total="12", created=1.5, livemode="no")
+    huge = copy.deepcopy(examples["climate.order"]) | {"amount_total": 2**70, "metric_tons": "abc"}
+
+    frame = frames.build("climate.order", [order, huge])
+
+    assert [None, None] == frame.get_column("amount_total").to_list()
+    assert [None, None] == frame.get_column("metric_tons").to_list()
+    assert [order["currency"], huge["currency"]] == frame.get_column("currency").to_list()
+    assert [order["id"], huge["id"]] == frame.get_column("id").to_list()
+    assert {"metric_tons", "amount_total", "created", "livemode"} == {
+        str(w.message).split(" ")[0].split(".")[-1] for w in drift
+    }
