@@ -1,0 +1,288 @@
+"""Cash flow of Financial Connections accounts: in, out, net and balance per period.
+
+Input frames are ``financial_connections.transaction`` and ``financial_connections.account`` frames
+(see :func:`finlab.resources.schema`). Choices, so that numbers add up the way an analyst expects:
+
+- Only ``posted`` transactions count in ``inflow``, ``outflow``, ``net`` and the balance. ``pending``
+  ones are shown apart (``pending_net``, ``pending_count``) and never enter ``net``; ``void`` ones are
+  dropped.
+- ``outflow`` is the sum of the negative amounts, kept **negative**, so ``net = inflow + outflow``.
+- Each account and currency gets a row for *every* period between the first and the last one in range
+  (zeros where nothing happened), so balances of accounts in one currency can be summed per period.
+- ``running_balance`` is the balance at the end of the period, rebuilt from the account's
+  ``balance_current`` at ``balance_as_of``: posted transactions at or before ``as_of`` are in that
+  balance, later ones are not. It is null when the account, its balance or its ``as_of`` is unknown,
+  or when the account's balance is in another currency.
+
+Examples
+--------
+>>> from finlab.frames import build
+>>> jan_15, feb_1 = 1705312800, 1706745600
+>>> transactions = build("financial_connections.transaction", [
+...     {"id": "fctxn_1", "account": "fca_1", "amount": 5000, "currency": "usd", "status": "posted",
+...      "description": "Sale", "transacted_at": jan_15},
+...     {"id": "fctxn_2", "account": "fca_1", "amount": -1250, "currency": "usd", "status": "posted",
+...      "description": "Rent", "transacted_at": jan_15},
+... ])
+>>> accounts = build("financial_connections.account", [
+...     {"id": "fca_1", "display_name": "Checking", "balance": {"as_of": feb_1, "current": {"usd": 10000}}},
+... ])
+>>> cash_flow(transactions, accounts).select("inflow", "outflow", "net", "running_balance").row(0)
+(5000, -1250, 3750, 10000)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import date, datetime, timedelta
+
+import polars as pl
+
+from finlab.analysis import (
+    PERIOD_DTYPE,
+    PERIODS,
+    between,
+    check_period,
+    check_timezone,
+    conform,
+    major_columns,
+    money_schema,
+    period_end,
+    period_start,
+    require_columns,
+    to_utc,
+)
+from finlab.errors import ConfigurationError
+
+__all__ = [
+    "CASH_FLOW_PERIODS",
+    "CASH_FLOW_SCHEMA",
+    "COUNTERPARTIES_SCHEMA",
+    "NO_DESCRIPTION",
+    "cash_flow",
+    "filter_transactions",
+    "top_counterparties",
+]
+
+CASH_FLOW_PERIODS = ("day", "week", "month", "quarter", "year")
+PAIR = ["account", "currency"]
+KEYS = [*PAIR, "period_start"]
+FLOWS = ("inflow", "outflow", "net", "pending_net")
+COUNTS = ("transaction_count", "pending_count")
+
+#: One row per account, currency and period. Money in Int64 minor units; ``*_major`` for display.
+CASH_FLOW_SCHEMA = pl.Schema(
+    {
+        "account": pl.String(),
+        "account_name": pl.String(),
+        "currency": pl.String(),
+        "period_start": PERIOD_DTYPE,
+        "period_end": PERIOD_DTYPE,
+        **dict.fromkeys(COUNTS, pl.Int64()),
+        **money_schema(*FLOWS, "running_balance"),
+    }
+)
+
+#: One row per currency and counterparty, ``rank`` 1 = largest outflow (``outflow`` is negative).
+COUNTERPARTIES_SCHEMA = pl.Schema(
+    {
+        "currency": pl.String(),
+        "rank": pl.Int64(),
+        "counterparty": pl.String(),
+        "transaction_count": pl.Int64(),
+        **money_schema("outflow"),
+    }
+)
+
+#: Counterparty label for transactions without a description.
+NO_DESCRIPTION = "(no description)"
+
+TRANSACTION_COLUMNS = ("account", "amount", "currency", "description", "status", "transacted_at")
+ACCOUNT_COLUMNS = ("id", "display_name", "currency", "balance_current", "balance_as_of")
+POSTED = pl.col("status") == "posted"
+PENDING = pl.col("status") == "pending"
+
+
+def filter_transactions(
+    frame: pl.DataFrame,
+    *,
+    accounts: str | Collection[str] | None = None,
+    currencies: str | Collection[str] | None = None,
+    start: date | datetime | None = None,
+    end: date | datetime | None = None,
+    statuses: str | Collection[str] | None = None,
+    timezone: str = "UTC",
+) -> pl.DataFrame:
+    """Transactions matching every given filter (None means "any").
+
+    ``start`` is inclusive and ``end`` exclusive, on ``transacted_at``; dates and naive datetimes are
+    read in ``timezone``. Currencies match case-insensitively; a single string means a one-item list.
+    """
+    require_columns(frame, TRANSACTION_COLUMNS, "a financial_connections.transaction frame")
+    condition = between("transacted_at", start, end, timezone)
+    if accounts is not None:
+        condition &= pl.col("account").is_in(_as_list(accounts))
+    if currencies is not None:
+        wanted = [code.lower() for code in _as_list(currencies)]
+        condition &= pl.col("currency").str.to_lowercase().is_in(wanted)
+    if statuses is not None:
+        condition &= pl.col("status").is_in(_as_list(statuses))
+    return frame.filter(condition)
+
+
+def cash_flow(
+    transactions: pl.DataFrame,
+    accounts: pl.DataFrame,
+    *,
+    period: str = "month",
+    timezone: str = "UTC",
+    start: date | datetime | None = None,
+    end: date | datetime | None = None,
+) -> pl.DataFrame:
+    """Inflow, outflow, net, pending and end-of-period balance per account, currency and period.
+
+    Periods are local calendar periods in ``timezone`` (see :mod:`finlab.analysis`). ``start``
+    (inclusive) and ``end`` (exclusive) limit the flows and the periods shown, but the balance is
+    rebuilt from *all* given transactions, so pass the history through ``balance_as_of`` for exact
+    balances. With ``start``/``end`` the periods holding them are shown even when empty.
+
+    Returns a frame with `CASH_FLOW_SCHEMA`, sorted by account, currency and period.
+    """
+    check_period(period, CASH_FLOW_PERIODS)
+    check_timezone(timezone)
+    require_columns(transactions, TRANSACTION_COLUMNS, "a financial_connections.transaction frame")
+    require_columns(accounts, ACCOUNT_COLUMNS, "a financial_connections.account frame")
+    counted = transactions.filter(POSTED | PENDING).with_columns(
+        period_start("transacted_at", period, timezone)
+    )
+    in_range = counted.filter(between("transacted_at", start, end, timezone))
+    periods = _period_range(in_range, period, timezone, start, end)
+    grid = counted.select(PAIR).unique().join(periods.to_frame(), how="cross")
+    flows = grid.join(_period_flows(in_range), on=KEYS, how="left").with_columns(
+        pl.col(*FLOWS, *COUNTS).fill_null(0)
+    )
+    first: date | None = periods[0] if periods.len() else None
+    balances = _running_balances(grid, counted.filter(POSTED), accounts, first)
+    result = (
+        flows.join(balances, on=KEYS, how="left")
+        .join(_account_names(accounts), on="account", how="left")
+        .with_columns(period_end(pl.col("period_start"), period))
+        .with_columns(major_columns([*FLOWS, "running_balance"]))
+        .sort(KEYS)
+    )
+    return conform(result, CASH_FLOW_SCHEMA)
+
+
+def top_counterparties(transactions: pl.DataFrame, n: int = 10) -> pl.DataFrame:
+    """The ``n`` counterparties (``description``) with the largest posted outflow, per currency.
+
+    Filter first (`filter_transactions`) to choose accounts and dates. Ties rank alphabetically.
+    Returns a frame with `COUNTERPARTIES_SCHEMA`, sorted by currency and rank.
+    """
+    require_columns(transactions, TRANSACTION_COLUMNS, "a financial_connections.transaction frame")
+    if n < 0:
+        msg = f"n must be 0 or more, got {n}."
+        raise ConfigurationError(msg)
+    ranked = (
+        transactions.filter(POSTED & (pl.col("amount") < 0))
+        .with_columns(counterparty=pl.col("description").fill_null(NO_DESCRIPTION))
+        .group_by("currency", "counterparty")
+        .agg(outflow=pl.col("amount").sum(), transaction_count=pl.len())
+        .sort("currency", "outflow", "counterparty")
+        .with_columns(rank=pl.int_range(1, pl.len() + 1).over("currency"))
+        .filter(pl.col("rank") <= n)
+        .with_columns(major_columns(["outflow"]))
+    )
+    return conform(ranked, COUNTERPARTIES_SCHEMA)
+
+
+def _as_list(values: str | Collection[str]) -> list[str]:
+    return [values] if isinstance(values, str) else list(values)
+
+
+def _period_flows(transactions: pl.DataFrame) -> pl.DataFrame:
+    """Posted in/out/net and pending net and counts per account, currency and period."""
+    amount = pl.col("amount")
+    return transactions.group_by(KEYS).agg(
+        inflow=amount.filter(POSTED & (amount > 0)).sum(),
+        outflow=amount.filter(POSTED & (amount < 0)).sum(),
+        net=amount.filter(POSTED).sum(),
+        pending_net=amount.filter(PENDING).sum(),
+        transaction_count=POSTED.sum(),
+        pending_count=PENDING.sum(),
+    )
+
+
+def _period_range(
+    in_range: pl.DataFrame,
+    period: str,
+    timezone: str,
+    start: date | datetime | None,
+    end: date | datetime | None,
+) -> pl.Series:
+    """Every period start from the first to the last period in range (empty when there is none)."""
+    first: date | None = in_range["period_start"].min()  # type: ignore[assignment]
+    last: date | None = in_range["period_start"].max()  # type: ignore[assignment]
+    if start is not None:
+        first = _period_of(to_utc(start, timezone), period, timezone)
+    if end is not None:
+        last = _period_of(to_utc(end, timezone) - timedelta(microseconds=1), period, timezone)
+    first, last = first or last, last or first
+    if first is None or last is None or first > last:
+        return pl.Series("period_start", [], PERIOD_DTYPE)
+    return pl.date_range(first, last, PERIODS[period], eager=True).alias("period_start")
+
+
+def _period_of(instant: datetime, period: str, timezone: str) -> date:
+    frame = pl.DataFrame({"at": [instant]})
+    value: date = frame.select(period_start("at", period, timezone)).item()
+    return value
+
+
+def _running_balances(
+    grid: pl.DataFrame, posted: pl.DataFrame, accounts: pl.DataFrame, first: date | None
+) -> pl.DataFrame:
+    """End-of-period balance per account, currency and period of ``grid``.
+
+    balance(end of P) = balance_current - sum(posted at or before as_of) + sum(posted in periods <= P).
+    """
+    by_period = posted.group_by(KEYS).agg(period_net=pl.col("amount").sum())
+    return (
+        grid.join(by_period, on=KEYS, how="left")
+        .join(_opening_balances(posted, accounts, first), on=PAIR, how="left")
+        .sort(KEYS)
+        .select(
+            *KEYS,
+            running_balance=pl.col("opening") + pl.col("period_net").fill_null(0).cum_sum().over(PAIR),
+        )
+    )
+
+
+def _opening_balances(posted: pl.DataFrame, accounts: pl.DataFrame, first: date | None) -> pl.DataFrame:
+    """Balance before the first shown period per account and currency (null when unknown)."""
+    balances = _balances(accounts)
+    sums = (
+        posted.join(balances, on=PAIR, how="left")
+        .group_by(PAIR)
+        .agg(
+            through_as_of=pl.col("amount").filter(pl.col("transacted_at") <= pl.col("balance_as_of")).sum(),
+            before_first=pl.col("amount").filter(pl.col("period_start") < pl.lit(first, PERIOD_DTYPE)).sum(),
+        )
+    )
+    known = pl.col("balance_as_of").is_not_null()
+    opening = pl.col("balance_current") - pl.col("through_as_of") + pl.col("before_first")
+    return balances.join(sums, on=PAIR, how="left").select(
+        *PAIR, opening=pl.when(known).then(opening.fill_null(pl.col("balance_current")))
+    )
+
+
+def _balances(accounts: pl.DataFrame) -> pl.DataFrame:
+    return accounts.select(
+        pl.col("id").alias("account"), "currency", "balance_current", "balance_as_of"
+    ).unique(subset=PAIR, keep="first", maintain_order=True)
+
+
+def _account_names(accounts: pl.DataFrame) -> pl.DataFrame:
+    return accounts.select(
+        pl.col("id").alias("account"), pl.col("display_name").alias("account_name")
+    ).unique(subset="account", keep="first", maintain_order=True)

@@ -1,0 +1,169 @@
+"""Pure frame -> Altair chart builders, all in one theme; plus the helpers they share.
+
+The modules:
+
+- :mod:`finlab.charts.cash_flow`: in/out bars, net line and balance line per currency.
+- :mod:`finlab.charts.tax`: stacked tax bars by jurisdiction and period; period x jurisdiction heat map.
+- :mod:`finlab.charts.carbon`: spend over time, tonnes delivered vs outstanding, removal-pathway mix.
+- :mod:`finlab.charts.theme`: the ``"finlab"`` theme, enabled when this package is imported.
+
+Builders take the *aggregated* frames of :mod:`finlab.analysis`, never raw transactions, so charts
+stay small. Data is inlined into the spec (`inline_data`): no URL, no data transformer, so neither a
+``MaxRowsError`` nor a remote fetch can happen. Money becomes float major units only here, and each
+currency gets its own panel and axis title: amounts in two currencies never share an axis.
+
+Examples
+--------
+>>> frame = pl.DataFrame({"currency": ["jpy"], "net": [1500]})
+>>> frame = frame.with_columns(net_major=pl.col("net").cast(pl.Decimal(38, 3)))
+>>> inline_data(frame)["values"]
+[{'currency': 'jpy', 'net': 1500.0}]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import altair as alt
+import polars as pl
+
+from finlab.charts import theme
+from finlab.resources import MAJOR_SUFFIX
+
+__all__ = [
+    "MONEY_FORMAT",
+    "Chart",
+    "InlineValues",
+    "currency_panels",
+    "currency_title",
+    "inline_data",
+    "period_axis",
+    "period_tooltip",
+    "stacked_period_bars",
+]
+
+#: Inline chart data: JSON rows under ``"values"``.
+InlineValues = dict[str, list[dict[str, Any]]]
+#: Anything a builder returns: a single, layered or concatenated chart.
+Chart = alt.Chart | alt.LayerChart | alt.VConcatChart
+
+#: d3 format of money in major units.
+MONEY_FORMAT = ",.2f"
+
+theme.enable()
+
+
+def inline_data(frame: pl.DataFrame) -> InlineValues:
+    """The frame as inline JSON rows (``{"values": [...]}``), ready to draw.
+
+    A plain dict rather than ``alt.InlineData``: Altair validates ``InlineData`` row by row when it is
+    built (seconds for thousands of rows), and a dict passes no data transformer (no ``MaxRowsError``).
+
+    Each money column ``x`` that has an ``x_major`` twin is replaced by the twin as a float (major
+    units: yen stay yen, cents become dollars). Other decimals become floats, dates ISO ``YYYY-MM-DD``
+    strings (which Vega reads as UTC midnight), datetimes ISO strings with ``Z``.
+    """
+    majors = {name for name in frame.columns if name + MAJOR_SUFFIX in frame.columns}
+    columns: list[pl.Expr] = []
+    for name, dtype in frame.schema.items():
+        if name.endswith(MAJOR_SUFFIX) and name.removesuffix(MAJOR_SUFFIX) in majors:
+            continue
+        source = name + MAJOR_SUFFIX if name in majors else name
+        columns.append(
+            _json_ready(pl.col(source), frame.schema[source] if name in majors else dtype).alias(name)
+        )
+    return {"values": frame.select(columns).to_dicts()}
+
+
+def _json_ready(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    if isinstance(dtype, pl.Decimal | pl.Float32 | pl.Float64):
+        as_float = column.cast(pl.Float64)
+        return pl.when(as_float.is_finite()).then(as_float)
+    if isinstance(dtype, pl.Date):
+        return column.dt.strftime("%Y-%m-%d")
+    if isinstance(dtype, pl.Datetime):
+        return column.dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S%.fZ")
+    return column
+
+
+def currency_title(label: str, currency: str) -> str:
+    """Axis title naming the currency: ``currency_title("Net", "usd") == "Net (USD)"``."""
+    return f"{label} ({currency.upper()})" if currency else label
+
+
+def currency_panels(frame: pl.DataFrame, panel: Callable[[pl.DataFrame, str], Chart]) -> Chart:
+    """One ``panel(rows, currency)`` per currency, stacked vertically; time aligned, amounts not.
+
+    A frame without rows still gives one (empty) panel, so every builder returns a valid chart.
+    """
+    currencies = sorted(frame["currency"].drop_nulls().unique().to_list())
+    if not currencies:
+        return panel(frame, "")
+    panels = [panel(frame.filter(pl.col("currency") == code), code) for code in currencies]
+    if len(panels) == 1:
+        return panels[0]
+    stacked: alt.VConcatChart = alt.vconcat(*panels).resolve_scale(
+        x="shared", y="independent", color="independent"
+    )
+    return stacked
+
+
+def period_axis(title: str = "Period") -> alt.X:
+    """Temporal x on ``period_start`` (a UTC calendar date), labelled in UTC so dates never shift."""
+    return alt.X("period_start:T", title=title, scale=alt.Scale(type="utc"))
+
+
+def period_tooltip() -> list[alt.Tooltip]:
+    """Tooltips for the period's first and last day, as the analysis reported them."""
+    return [
+        alt.Tooltip("period_start:N", title="From"),
+        alt.Tooltip("period_end:N", title="Until (excl.)"),
+    ]
+
+
+def stacked_period_bars(
+    data: InlineValues,
+    *,
+    value: str,
+    category: str,
+    category_title: str,
+    y_title: str,
+    sums: Mapping[str, str],
+    counts: Mapping[str, str],
+    title: str,
+) -> alt.Chart:
+    """Bars spanning each period (``period_start`` to ``period_end``), stacked by ``category``.
+
+    ``sums`` maps the money columns summed per period and category to their tooltip titles (``value``
+    among them), ``counts`` the count columns. Stacking is explicit (a stack transform) because
+    Vega-Lite does not stack bars whose x is a range; negative values stack below zero.
+    """
+    chart: alt.Chart = (
+        alt.Chart(data, title=title)
+        .transform_aggregate(
+            [alt.AggregatedFieldDef(op="sum", field=name, **{"as": name}) for name in (*sums, *counts)],
+            groupby=["period_start", "period_end", category],
+        )
+        .transform_stack(
+            stack=value,
+            groupby=["period_start"],
+            as_=["stack_start", "stack_end"],
+            sort=[alt.SortField(category)],
+        )
+        .mark_bar(xOffset=1, x2Offset=-1)
+        .encode(
+            x=period_axis(),
+            x2="period_end:T",
+            y=alt.Y("stack_start:Q", title=y_title),
+            y2="stack_end:Q",
+            color=alt.Color(f"{category}:N", title=category_title),
+            tooltip=[
+                alt.Tooltip(f"{category}:N", title=category_title),
+                *period_tooltip(),
+                *(alt.Tooltip(f"{name}:Q", title=label, format=MONEY_FORMAT) for name, label in sums.items()),
+                *(alt.Tooltip(f"{name}:Q", title=label) for name, label in counts.items()),
+            ],
+        )
+    )
+    return chart

@@ -1,0 +1,109 @@
+"""Cash-flow chart: inflow and outflow bars, a net line and a balance line, one panel per currency.
+
+Takes the frame of :func:`finlab.analysis.cash_flow.cash_flow`. Accounts in one currency are summed
+per period (the analysis gives every account a row in every period, so balance sums are complete).
+Inflow bars span their period and rise above zero, outflow bars hang below; the net point sits in
+the middle of the period on the left axis, the balance point at the period's end on the right axis
+(balances dwarf monthly flows).
+
+Examples
+--------
+>>> from finlab.analysis.cash_flow import CASH_FLOW_SCHEMA
+>>> spec = cash_flow_chart(pl.DataFrame(schema=CASH_FLOW_SCHEMA)).to_dict()
+>>> [layer["mark"]["type"] for layer in spec["layer"][0]["layer"]], spec["layer"][1]["mark"]["type"]
+(['bar', 'line'], 'line')
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import polars as pl
+
+from finlab.analysis import require_columns
+from finlab.analysis.cash_flow import CASH_FLOW_SCHEMA
+from finlab.charts import (
+    MONEY_FORMAT,
+    Chart,
+    currency_panels,
+    currency_title,
+    inline_data,
+    period_axis,
+    period_tooltip,
+)
+from finlab.charts.theme import BALANCE_COLOR, FLOW_COLORS, NET_COLOR
+
+__all__ = ["cash_flow_chart"]
+
+#: Vega expression: the middle of the period, where its net point sits (dates parse as UTC).
+MIDPOINT = "(time(toDate(datum.period_start)) + time(toDate(datum.period_end))) / 2"
+
+
+def cash_flow_chart(flows: pl.DataFrame) -> Chart:
+    """Layered in/out bars, net line and balance line per currency, with tooltips."""
+    require_columns(flows, CASH_FLOW_SCHEMA.names(), "the frame of finlab.analysis.cash_flow.cash_flow()")
+    return currency_panels(flows, _panel)
+
+
+def _panel(flows: pl.DataFrame, currency: str) -> alt.LayerChart:
+    base = alt.Chart()
+    flow_axis = alt.Axis(title=currency_title("In / out / net", currency))
+    bars = (
+        base.transform_fold(["inflow", "outflow"], as_=["flow", "amount"])
+        .mark_bar(xOffset=1, x2Offset=-1)
+        .encode(
+            x=period_axis(),
+            x2="period_end:T",
+            y=alt.Y("sum(amount):Q", axis=flow_axis),
+            y2=alt.Y2(datum=0),
+            color=alt.Color(
+                "flow:N",
+                title="Flow",
+                scale=alt.Scale(domain=list(FLOW_COLORS), range=list(FLOW_COLORS.values())),
+            ),
+            tooltip=[
+                *period_tooltip(),
+                alt.Tooltip("flow:N", title="Flow"),
+                alt.Tooltip("sum(amount):Q", title=currency_title("Amount", currency), format=MONEY_FORMAT),
+            ],
+        )
+    )
+    net = (
+        base.transform_calculate(period_mid=MIDPOINT)
+        .mark_line(color=NET_COLOR, point=alt.OverlayMarkDef(color=NET_COLOR))
+        .encode(
+            x=alt.X("period_mid:T", title="Period"),
+            y=alt.Y("sum(net):Q", axis=flow_axis),
+            tooltip=[
+                *period_tooltip(),
+                alt.Tooltip("sum(net):Q", title=currency_title("Net", currency), format=MONEY_FORMAT),
+                alt.Tooltip(
+                    "sum(pending_net):Q",
+                    title=currency_title("Pending (not in net)", currency),
+                    format=MONEY_FORMAT,
+                ),
+                alt.Tooltip("sum(transaction_count):Q", title="Posted transactions"),
+            ],
+        )
+    )
+    balance = base.mark_line(
+        color=BALANCE_COLOR, strokeDash=[6, 3], point=alt.OverlayMarkDef(color=BALANCE_COLOR)
+    ).encode(
+        x=alt.X("period_end:T", title="Period"),
+        y=alt.Y(
+            "sum(running_balance):Q",
+            axis=alt.Axis(title=currency_title("Balance at period end", currency), orient="right"),
+        ),
+        tooltip=[
+            *period_tooltip(),
+            alt.Tooltip(
+                "sum(running_balance):Q",
+                title=currency_title("Balance at end", currency),
+                format=MONEY_FORMAT,
+            ),
+        ],
+    )
+    title = f"Cash flow, {currency.upper()}" if currency else "Cash flow"
+    flows_and_net = alt.LayerChart(layer=[bars, net])
+    layered = alt.LayerChart(layer=[flows_and_net, balance], data=inline_data(flows), title=title)
+    resolved: alt.LayerChart = layered.resolve_scale(y="independent")
+    return resolved

@@ -1,0 +1,312 @@
+"""finlab.analysis.cash_flow: flows, pending, balances, timezones, counterparties, filters."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from finlab.analysis.cash_flow import (
+    CASH_FLOW_SCHEMA,
+    COUNTERPARTIES_SCHEMA,
+    NO_DESCRIPTION,
+    cash_flow,
+    filter_transactions,
+    top_counterparties,
+)
+from finlab.errors import ConfigurationError
+from finlab.resources import schema
+
+TXN = "financial_connections.transaction"
+ACCOUNT = "financial_connections.account"
+CURRENCY_OF = {"fca_usd": "usd", "fca_jpy": "jpy", "fca_eur": "eur"}
+
+
+def frame(name: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """A frame of resource ``name`` from partial rows (missing columns are null)."""
+    columns = schema(name)
+    return pl.DataFrame([{c: row.get(c) for c in columns} for row in rows], schema=columns)
+
+
+def at(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)
+
+
+def txn(
+    amount: int, when: datetime, status: str = "posted", account: str = "fca_usd", **extra: Any
+) -> dict[str, Any]:
+    return {
+        "account": account,
+        "amount": amount,
+        "currency": CURRENCY_OF[account],
+        "status": status,
+        "transacted_at": when,
+        "description": extra.pop("description", "Shop"),
+        **extra,
+    }
+
+
+FAR_FUTURE = at(2030, 1, 1)
+
+
+def accounts(balance: int | None = 0, as_of: datetime | None = FAR_FUTURE) -> pl.DataFrame:
+    return frame(
+        ACCOUNT,
+        [
+            {"id": "fca_usd", "display_name": "Checking", "currency": "usd", "balance_current": balance,
+             "balance_as_of": as_of},
+            {"id": "fca_jpy", "display_name": "Tokyo", "currency": "jpy", "balance_current": 0,
+             "balance_as_of": FAR_FUTURE},
+        ],
+    )  # fmt: skip
+
+
+def test_posted_flows_are_split_into_inflow_and_negative_outflow() -> None:
+    rows = [txn(5000, at(2024, 1, 3)), txn(-1250, at(2024, 1, 9)), txn(-750, at(2024, 1, 20))]
+
+    flows = cash_flow(frame(TXN, rows), accounts())
+
+    assert flows.select("inflow", "outflow", "net", "transaction_count").rows() == [(5000, -2000, 3000, 3)]
+    assert (date(2024, 1, 1), date(2024, 2, 1)) == flows.select("period_start", "period_end").row(0)
+    assert flows["account_name"].item() == "Checking"
+
+
+def test_pending_is_shown_apart_and_void_is_never_counted() -> None:
+    rows = [txn(1000, at(2024, 1, 3)), txn(400, at(2024, 1, 4), "pending"), txn(9999, at(2024, 1, 5), "void")]
+
+    flows = cash_flow(frame(TXN, rows), accounts())
+
+    expected = [(1000, 1000, 1, 400, 1)]
+    assert (
+        expected == flows.select("inflow", "net", "transaction_count", "pending_net", "pending_count").rows()
+    )
+
+
+def test_jpy_major_column_is_in_yen_and_usd_in_dollars() -> None:
+    rows = [txn(1500, at(2024, 1, 3), account="fca_jpy"), txn(1999, at(2024, 1, 3))]
+
+    flows = cash_flow(frame(TXN, rows), accounts()).sort("currency")
+
+    assert [Decimal("1500"), Decimal("19.99")] == flows["net_major"].to_list()
+
+
+@pytest.mark.parametrize(
+    ("timezone", "expected"),
+    [
+        ("UTC", date(2024, 1, 15)),
+        ("Europe/Paris", date(2024, 1, 16)),
+        ("America/New_York", date(2024, 1, 15)),
+    ],
+)
+def test_day_buckets_follow_the_local_calendar(timezone: str, expected: date) -> None:
+    rows = [txn(100, at(2024, 1, 15, 23, 30))]
+
+    flows = cash_flow(frame(TXN, rows), accounts(), period="day", timezone=timezone)
+
+    assert [expected] == flows["period_start"].to_list()
+
+
+def test_weeks_start_on_monday_and_quarters_on_the_quarter() -> None:
+    rows = [txn(100, at(2024, 5, 16))]  # a Thursday
+
+    week = cash_flow(frame(TXN, rows), accounts(), period="week")
+    quarter = cash_flow(frame(TXN, rows), accounts(), period="quarter")
+
+    assert (date(2024, 5, 13), date(2024, 5, 20)) == week.select("period_start", "period_end").row(0)
+    assert (date(2024, 4, 1), date(2024, 7, 1)) == quarter.select("period_start", "period_end").row(0)
+
+
+def test_quiet_periods_get_zero_rows_and_every_account_gets_every_period() -> None:
+    rows = [txn(100, at(2024, 1, 5)), txn(-40, at(2024, 3, 5)), txn(7, at(2024, 2, 5), account="fca_jpy")]
+
+    flows = cash_flow(frame(TXN, rows), accounts(balance=60))
+
+    usd = flows.filter(pl.col("account") == "fca_usd")
+    assert usd["net"].to_list() == [100, 0, -40]
+    assert usd["running_balance"].to_list() == [100, 100, 60]
+    assert flows.filter(pl.col("account") == "fca_jpy").height == 3
+
+
+def test_running_balance_counts_back_from_the_current_balance() -> None:
+    rows = [txn(3000, at(2024, 1, 10)), txn(-1000, at(2024, 2, 3)), txn(500, at(2024, 2, 20))]
+    as_of = at(2024, 2, 15)  # the February 20 transaction is not in the current balance yet
+
+    flows = cash_flow(frame(TXN, rows), accounts(balance=10_000, as_of=as_of))
+
+    assert flows["running_balance"].to_list() == [11_000, 10_500]
+
+
+def test_running_balance_ends_at_the_current_balance_when_as_of_is_after_everything() -> None:
+    rows = [txn(3000, at(2024, 1, 10)), txn(-1000, at(2024, 2, 3)), txn(-50, at(2024, 3, 1), "pending")]
+
+    flows = cash_flow(frame(TXN, rows), accounts(balance=12_345, as_of=at(2024, 6, 1)))
+
+    assert flows["running_balance"][-1] == 12_345
+
+
+def test_running_balance_is_null_without_a_balance_or_as_of() -> None:
+    rows = [txn(100, at(2024, 1, 5)), txn(100, at(2024, 1, 5), account="fca_eur")]
+
+    flows = cash_flow(frame(TXN, rows), accounts(balance=500, as_of=None))
+
+    assert flows["running_balance"].to_list() == [None, None]
+
+
+def test_start_and_end_limit_flows_but_not_the_balance_history() -> None:
+    rows = [txn(100, at(2024, 1, 5)), txn(20, at(2024, 2, 5)), txn(3, at(2024, 4, 5))]
+
+    flows = cash_flow(frame(TXN, rows), accounts(balance=123), start=date(2024, 2, 1), end=date(2024, 4, 1))
+
+    assert [date(2024, 2, 1), date(2024, 3, 1)] == flows["period_start"].to_list()
+    assert flows["net"].to_list() == [20, 0]
+    assert flows["running_balance"].to_list() == [120, 120]
+
+
+def test_empty_inputs_give_the_fixed_schemas() -> None:
+    no_transactions = frame(TXN, [])
+
+    assert cash_flow(no_transactions, frame(ACCOUNT, [])).schema == CASH_FLOW_SCHEMA
+    assert cash_flow(no_transactions, accounts(), start=date(2024, 1, 1)).schema == CASH_FLOW_SCHEMA
+    assert top_counterparties(no_transactions).schema == COUNTERPARTIES_SCHEMA
+    assert cash_flow(no_transactions, accounts()).height == 0
+
+
+def test_only_void_transactions_give_no_rows() -> None:
+    flows = cash_flow(frame(TXN, [txn(5, at(2024, 1, 1), "void")]), accounts())
+
+    assert (flows.height, flows.schema) == (0, CASH_FLOW_SCHEMA)
+
+
+def test_bad_arguments_raise_configuration_errors() -> None:
+    transactions = frame(TXN, [txn(5, at(2024, 1, 1))])
+
+    with pytest.raises(ConfigurationError, match="period"):
+        cash_flow(transactions, accounts(), period="fortnight")
+    with pytest.raises(ConfigurationError, match="timezone"):
+        cash_flow(transactions, accounts(), timezone="Mars/Olympus")
+    with pytest.raises(ConfigurationError, match=r"financial_connections\.account"):
+        cash_flow(transactions, transactions)
+    with pytest.raises(ConfigurationError, match="n must be"):
+        top_counterparties(transactions, -1)
+
+
+def test_top_counterparties_rank_posted_outflow_per_currency() -> None:
+    rows = [
+        txn(-500, at(2024, 1, 1), description="Rent"),
+        txn(-300, at(2024, 1, 2), description="AWS"),
+        txn(-300, at(2024, 1, 3), description="AWS"),
+        txn(-100, at(2024, 1, 4), description=None),
+        txn(-900, at(2024, 1, 5), "pending", description="Pending"),
+        txn(5000, at(2024, 1, 6), description="Customer"),
+        txn(-70, at(2024, 1, 7), account="fca_jpy", description="Rent"),
+    ]
+
+    top = top_counterparties(frame(TXN, rows), n=2)
+
+    expected = [("jpy", 1, "Rent", -70, 1), ("usd", 1, "AWS", -600, 2), ("usd", 2, "Rent", -500, 1)]
+    assert expected == top.select("currency", "rank", "counterparty", "outflow", "transaction_count").rows()
+    assert NO_DESCRIPTION in top_counterparties(frame(TXN, rows), n=5)["counterparty"].to_list()
+
+
+def test_filter_transactions_combines_every_filter() -> None:
+    rows = [
+        txn(1, at(2024, 1, 31, 23, 30)),  # February 1 in Paris
+        txn(2, at(2024, 2, 10), "pending"),
+        txn(3, at(2024, 2, 10), account="fca_jpy"),
+        txn(4, at(2024, 3, 1)),
+    ]
+    transactions = frame(TXN, rows)
+
+    def amounts(**filters: Any) -> list[int]:
+        return filter_transactions(transactions, **filters)["amount"].to_list()
+
+    assert amounts(
+        accounts="fca_usd", start=date(2024, 2, 1), end=date(2024, 3, 1), timezone="Europe/Paris"
+    ) == [1, 2]
+    assert amounts(accounts="fca_usd", start=date(2024, 2, 1), end=date(2024, 3, 1)) == [2]
+    assert amounts(currencies=["JPY"]) == [3]
+    assert amounts(statuses=["posted"]) == [1, 3, 4]
+    assert amounts() == [1, 2, 3, 4]
+
+
+# -- identities on generated frames --------------------------------------------------------------
+
+transaction_rows = st.lists(
+    st.builds(
+        txn,
+        amount=st.integers(-(10**9), 10**9),
+        when=st.datetimes(datetime(2023, 1, 1), datetime(2025, 12, 31), timezones=st.just(UTC)),
+        status=st.sampled_from(["posted", "posted", "pending", "void"]),
+        account=st.sampled_from(sorted(CURRENCY_OF)),
+    ),
+    max_size=40,
+)
+periods = st.sampled_from(["day", "week", "month", "quarter", "year"])
+timezones = st.sampled_from(["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "Pacific/Chatham"])
+instants = st.datetimes(datetime(2022, 6, 1), datetime(2026, 6, 1), timezones=st.just(UTC))
+
+
+def posted_sums(transactions: pl.DataFrame, status: str = "posted") -> dict[tuple[str, str], int]:
+    sums = (
+        transactions.filter(pl.col("status") == status)
+        .group_by("account", "currency")
+        .agg(pl.col("amount").sum())
+    )
+    return {(a, c): s for a, c, s in sums.rows() if s != 0}
+
+
+def flow_sums(flows: pl.DataFrame, column: str) -> dict[tuple[str, str], int]:
+    sums = flows.group_by("account", "currency").agg(pl.col(column).sum())
+    return {(a, c): s for a, c, s in sums.rows() if s != 0}
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    rows=transaction_rows,
+    period=periods,
+    timezone=timezones,
+    as_of=instants,
+    balance=st.integers(-(10**9), 10**9),
+)
+def test_net_adds_up_to_posted_amounts_and_balances_chain(
+    rows: list[dict[str, Any]], period: str, timezone: str, as_of: datetime, balance: int
+) -> None:
+    transactions = frame(TXN, rows)
+
+    flows = cash_flow(transactions, accounts(balance, as_of), period=period, timezone=timezone)
+
+    assert flows.schema == CASH_FLOW_SCHEMA
+    assert posted_sums(transactions) == flow_sums(flows, "net")
+    assert posted_sums(transactions, "pending") == flow_sums(flows, "pending_net")
+    assert flows.select((pl.col("inflow") + pl.col("outflow") == pl.col("net")).all()).item() in (True, None)
+    usd = flows.filter(pl.col("account") == "fca_usd")
+    if usd.height:
+        posted = transactions.filter((pl.col("status") == "posted") & (pl.col("account") == "fca_usd"))
+        after_as_of = posted.filter(pl.col("transacted_at") > as_of)["amount"].sum()
+        assert balance + after_as_of == usd["running_balance"][-1]
+        steps = usd["running_balance"].diff().drop_nulls()
+        assert usd["net"].slice(1).to_list() == steps.to_list()
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    rows=transaction_rows,
+    period=periods,
+    timezone=timezones,
+    bounds=st.lists(instants, min_size=2, max_size=2),
+)
+def test_net_in_a_range_equals_posted_amounts_in_that_range(
+    rows: list[dict[str, Any]], period: str, timezone: str, bounds: list[datetime]
+) -> None:
+    start, end = sorted(bounds)
+    transactions = frame(TXN, rows)
+
+    flows = cash_flow(transactions, accounts(), period=period, timezone=timezone, start=start, end=end)
+
+    in_range = filter_transactions(transactions, start=start, end=end)
+    assert posted_sums(in_range) == flow_sums(flows, "net")
