@@ -1,0 +1,346 @@
+"""Rate budget: one global and one per-endpoint token bucket that slow down when Stripe answers 429.
+
+Stripe counts every request against the account (global) and against its endpoint. A request here first
+waits for its turn on its endpoint: turns are handed out in order at the endpoint's rate, so a deep queue
+on one endpoint waits there and never holds back the others. At its turn it takes a token from its
+endpoint's bucket and from the global bucket at the same instant: the next free global instant, booked
+in order of arrival, so endpoints share the global rate fairly. It sleeps (``time.sleep`` or
+``asyncio.sleep``) until that instant; nobody polls. One lock makes a `Budget` safe to share between
+threads and any number of event loops (``run_sync`` starts one per worker thread). Buckets are kept in
+GCRA form (a "theoretical arrival time" each), a token bucket without a timer. A 429 cuts the rate of its
+endpoint and the global rate (multiplicative decrease); 429-free time brings them back linearly
+(additive increase): AIMD, as in TCP.
+
+Library check: aiolimiter is asyncio-only with a fixed rate, and pyrate-limiter (sync and async) takes
+one key's bucket per acquisition with rates fixed at construction, so neither grants a global and an
+endpoint token together or adapts to 429s; this is ~200 lines of stdlib instead.
+
+Examples
+--------
+>>> endpoint_of("/v1/tax/transactions/tax_1Pgc7AB7WZ01zgkW5XONRnmb/line_items")
+'/v1/tax/transactions/{id}/line_items'
+>>> budget = Budget.for_key_mode("test")
+>>> budget.acquire("/v1/climate/orders")
+0.0
+>>> budget.rates()
+{'global': 25.0, '/v1/climate/orders': 25.0}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from finlab.errors import ConfigurationError
+
+#: Stripe's documented limits in requests per second, as ``(global, per endpoint)`` by key mode.
+STRIPE_LIMITS: dict[str, tuple[float, float]] = {"live": (100.0, 25.0), "test": (25.0, 25.0)}
+
+#: What an id segment becomes in an endpoint key.
+ID = "{id}"
+
+# An id with a random tail: a lowercase prefix, "_", and a tail with a digit or capital somewhere
+# (fca_1Mw…, tax_123, tax_li_QXh…). Static segments (line_items, verification_sessions) have neither.
+_RANDOM_ID = re.compile(r"[a-z][a-z0-9]*_[A-Za-z0-9_]*[0-9A-Z][A-Za-z0-9_]*")
+_PLACEHOLDER = re.compile(r"\{[^{}/]+\}")
+# Prefixes of the objects finlab reads, for ids that are slugs (climsup_heirloom, climsku_…). "tax" is
+# left out: static segments such as tax_ids and tax_rates start with it; tax ids are random anyway.
+_ID_PREFIXES = frozenset("climorder climsku climsup cos fca fctxn fwdreq taxcalc taxreg vr vs we".split())
+
+# A token due this close (in seconds) counts as there: float rounding must not cause a tiny extra sleep.
+_SLACK = 1e-9
+
+
+def endpoint_of(path: str) -> str:
+    """The endpoint key of ``path``: the path without query, with every id segment replaced by ``{id}``.
+
+    A segment is an id if it is a ``{placeholder}``, all digits, a Stripe id with a random tail (a digit
+    or capital after the first ``_``), or starts with a known id prefix such as ``climsup_``. The
+    segment right after the version (``webhook_endpoints``, ``3d_secure``) is never an id.
+
+    Examples
+    --------
+    >>> endpoint_of("/v1/climate/suppliers/climsup_heirloom?expand[]=locations")
+    '/v1/climate/suppliers/{id}'
+    >>> endpoint_of("/v1/identity/verification_sessions")
+    '/v1/identity/verification_sessions'
+    """
+    segments = urlsplit(path).path.strip("/").split("/")
+    return "/" + "/".join(ID if i > 1 and _is_id(s) else s for i, s in enumerate(segments))
+
+
+def _is_id(segment: str) -> bool:
+    return bool(
+        _PLACEHOLDER.fullmatch(segment)
+        or segment.isdigit()
+        or _RANDOM_ID.fullmatch(segment)
+        or ("_" in segment and segment.split("_", 1)[0] in _ID_PREFIXES)
+    )
+
+
+@dataclass(frozen=True)
+class BudgetStats:
+    """Counters since the budget was made: requests ``granted``, seconds ``waited``, 429s ``rate_limited``."""
+
+    granted: int
+    waited: float
+    rate_limited: int
+
+
+class _Rate:
+    """A configured rate with its AIMD state: cut on a 429, then climbing back linearly."""
+
+    def __init__(self, limit: float, budget: Budget) -> None:
+        self.limit = limit
+        self.aimd = budget
+        self.cut_rate: float | None = None  # the rate right after the last cut, while recovering
+        self.cut_at = -math.inf
+
+    def __call__(self, now: float) -> float:
+        """The effective rate at ``now``."""
+        if self.cut_rate is None:
+            return self.limit
+        climbed = self.cut_rate + self.limit / self.aimd.recovery * max(0.0, now - self.cut_at)
+        if climbed >= self.limit:
+            self.cut_rate = None
+            return self.limit
+        return climbed
+
+    def cut(self, now: float) -> None:
+        """Multiply the rate by ``backoff`` (floored), unless it was cut less than ``hold`` s ago."""
+        if self.cut_rate is not None and now - self.cut_at < self.aimd.hold:
+            return
+        floor = min(self.aimd.min_rate, self.limit)
+        self.cut_rate = max(floor, self(now) * self.aimd.backoff)
+        self.cut_at = now
+
+
+class _Bucket:
+    """A token bucket in GCRA form: ``tat`` is when it would be full again had nothing been taken."""
+
+    def __init__(self, rate: _Rate, burst: int) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tat = -math.inf
+
+    def earliest(self, now: float) -> float:
+        """The earliest instant the bucket has a token (may be in the past)."""
+        return self.tat - (self.burst - 1) / self.rate(now)
+
+    def take(self, at: float, now: float) -> None:
+        """Spend one token at instant ``at`` (not before `earliest`)."""
+        self.tat = max(at, self.tat) + 1.0 / self.rate(now)
+
+    def stretch(self, now: float, factor: float) -> None:
+        """Keep the tokens used when the rate is divided by ``factor``: a cut must not refill the bucket."""
+        if self.tat > now:
+            self.tat = now + (self.tat - now) * factor
+
+
+@dataclass
+class _Endpoint:
+    """One endpoint: its rate, its turns (booked ahead) and its sent requests (booked at the turn)."""
+
+    rate: _Rate
+    turns: _Bucket
+    sent: _Bucket
+
+
+class Budget:
+    """Token buckets for Stripe's rate limits: one global, one per endpoint (see `endpoint_of`).
+
+    Implements the client's ``Budget`` protocol for threads (`acquire`) and asyncio (`acquire_async`);
+    one instance may be shared by both at once.
+
+    Parameters
+    ----------
+    global_rate, endpoint_rate
+        Requests per second for the whole account and for each endpoint; ``None`` means unlimited.
+    burst
+        Bucket size: how many requests may go at once after a quiet spell (each bucket).
+    backoff
+        On a 429 the endpoint's and the global rate are multiplied by this (``0 < backoff < 1``).
+    min_rate
+        Floor of a cut rate, in requests per second.
+    recovery
+        Seconds of 429-free time a rate needs to climb from 0 to its limit (linear climb).
+    hold
+        429s within this many seconds of a rate's last cut count as the same overload: no new cut.
+    clock, sleep, async_sleep
+        Monotonic seconds and the two ways to wait; tests inject fakes.
+
+    Examples
+    --------
+    >>> budget = Budget(global_rate=100, endpoint_rate=25, clock=lambda: 0.0)
+    >>> budget.rate_limited("/v1/climate/orders")
+    >>> budget.rates()
+    {'global': 50.0, '/v1/climate/orders': 12.5}
+    """
+
+    def __init__(
+        self,
+        global_rate: float | None = 100.0,
+        endpoint_rate: float | None = 25.0,
+        *,
+        burst: int = 5,
+        backoff: float = 0.5,
+        min_rate: float = 1.0,
+        recovery: float = 5.0,
+        hold: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        for name, rate in (("global_rate", global_rate), ("endpoint_rate", endpoint_rate)):
+            if rate is not None:
+                _check(name, rate, "a positive number of requests per second, or None for unlimited")
+        _check("burst", burst, "a whole number, at least 1", ok=burst >= 1 and burst == int(burst))
+        _check("backoff", backoff, "a factor between 0 and 1, e.g. 0.5", ok=0 < backoff < 1)
+        _check("min_rate", min_rate, "a positive number of requests per second")
+        _check("recovery", recovery, "a positive number of seconds")
+        _check("hold", hold, "a number of seconds, 0 or more", ok=hold >= 0)
+        self.global_rate, self.endpoint_rate, self.burst = global_rate, endpoint_rate, int(burst)
+        self.backoff, self.min_rate, self.recovery, self.hold = backoff, min_rate, recovery, hold
+        self._clock, self._sleep, self._async_sleep = clock, sleep, async_sleep
+        self._lock = threading.Lock()
+        self._global = None if global_rate is None else _Bucket(_Rate(float(global_rate), self), self.burst)
+        self._endpoints: dict[str, _Endpoint | None] = {}
+        self._granted, self._waited, self._rate_limited = 0, 0.0, 0
+
+    @classmethod
+    def for_key_mode(cls, mode: str, **overrides: Any) -> Budget:
+        """Stripe's documented limits for ``"live"`` or ``"test"`` keys; ``overrides`` go to the constructor.
+
+        Examples
+        --------
+        >>> Budget.for_key_mode("live")
+        Budget(global_rate=100.0, endpoint_rate=25.0, burst=5)
+        """
+        if mode not in STRIPE_LIMITS:
+            msg = f"Unknown key mode {mode!r}: use 'live' (for sk_live_/rk_live_ keys) or 'test'."
+            raise ConfigurationError(msg)
+        global_rate, endpoint_rate = STRIPE_LIMITS[mode]
+        settings: dict[str, Any] = {"global_rate": global_rate, "endpoint_rate": endpoint_rate, **overrides}
+        return cls(**settings)
+
+    def __repr__(self) -> str:
+        return (
+            f"Budget(global_rate={self.global_rate!r}, endpoint_rate={self.endpoint_rate!r}, "
+            f"burst={self.burst!r})"
+        )
+
+    def acquire(self, path: str) -> float:
+        """Block until a request to ``path`` may go; return the seconds waited."""
+        key, waited, granted = endpoint_of(path), 0.0, False
+        wait = self._turn(key)
+        while True:
+            if wait > 0:
+                self._sleep(wait)
+                waited += wait
+            if granted:
+                return waited
+            wait, granted = self._grant(key, waited)
+
+    async def acquire_async(self, path: str) -> float:
+        """Wait, without blocking the loop, until a request to ``path`` may go; return the seconds waited.
+
+        A task cancelled while it waits gives up its turn (the budget errs on the slow side).
+        """
+        key, waited, granted = endpoint_of(path), 0.0, False
+        wait = self._turn(key)
+        while True:
+            if wait > 0:
+                await self._async_sleep(wait)
+                waited += wait
+            if granted:
+                return waited
+            wait, granted = self._grant(key, waited)
+
+    def rate_limited(self, path: str) -> None:
+        """Stripe answered 429 for ``path``: cut that endpoint's rate and the global rate."""
+        key = endpoint_of(path)
+        with self._lock:
+            now = self._clock()
+            self._rate_limited += 1
+            endpoint = self._endpoint(key)
+            if self._global is not None:
+                _cut(self._global.rate, [self._global], now)
+            if endpoint is not None:
+                _cut(endpoint.rate, [endpoint.turns, endpoint.sent], now)
+
+    def rates(self) -> dict[str, float | None]:
+        """Effective requests per second now: ``"global"`` and every endpoint seen (``None``: unlimited)."""
+        with self._lock:
+            now = self._clock()
+            rates = {"global": None if self._global is None else self._global.rate(now)}
+            for key, endpoint in self._endpoints.items():
+                rates[key] = None if endpoint is None else endpoint.rate(now)
+            return rates
+
+    def stats(self) -> BudgetStats:
+        """Requests granted, seconds waited and 429s seen so far."""
+        with self._lock:
+            return BudgetStats(self._granted, self._waited, self._rate_limited)
+
+    def _turn(self, key: str) -> float:
+        """Book the request's turn on its endpoint; return the seconds until it."""
+        with self._lock:
+            now = self._clock()
+            endpoint = self._endpoint(key)
+            if endpoint is None:
+                return 0.0
+            turn = max(now, endpoint.turns.earliest(now))
+            endpoint.turns.take(turn, now)
+            return turn - now
+
+    def _grant(self, key: str, waited: float) -> tuple[float, bool]:
+        """At the request's turn, book its instant in both buckets: ``(seconds until it, True)``.
+
+        If the endpoint has no token yet (a request before it was held up by the global bucket),
+        book nothing and return ``(seconds until it has one, False)``: the global bucket is only booked
+        for requests their endpoint can send, so a slow endpoint never holds up the others.
+        """
+        with self._lock:
+            now = self._clock()
+            endpoint = self._endpoint(key)
+            buckets = [] if self._global is None else [self._global]
+            if endpoint is not None:
+                if (ready := endpoint.sent.earliest(now)) > now + _SLACK:
+                    return ready - now, False
+                buckets.append(endpoint.sent)
+            at = max([now, *(b.earliest(now) for b in buckets)])
+            for bucket in buckets:
+                bucket.take(at, now)
+            self._granted += 1
+            self._waited += waited + (at - now)
+            return at - now, True
+
+    def _endpoint(self, key: str) -> _Endpoint | None:
+        if key not in self._endpoints:
+            self._endpoints[key] = None
+            if self.endpoint_rate is not None:
+                rate = _Rate(float(self.endpoint_rate), self)
+                self._endpoints[key] = _Endpoint(rate, _Bucket(rate, self.burst), _Bucket(rate, self.burst))
+        return self._endpoints[key]
+
+
+def _cut(rate: _Rate, buckets: list[_Bucket], now: float) -> None:
+    """Cut ``rate`` and stretch the debt of its ``buckets`` to match (GCRA keeps debt in seconds)."""
+    before = rate(now)
+    rate.cut(now)
+    for bucket in buckets:
+        bucket.stretch(now, before / rate(now))
+
+
+def _check(name: str, value: float, expected: str, *, ok: bool | None = None) -> None:
+    valid = isinstance(value, int | float) and math.isfinite(value) and (value > 0 if ok is None else ok)
+    if not valid:
+        msg = f"{name} must be {expected}; got {value!r}."
+        raise ConfigurationError(msg)

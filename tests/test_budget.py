@@ -1,0 +1,669 @@
+"""Tests for finlab.budget: token buckets, AIMD on 429, threads and asyncio, endpoint keys.
+
+Time is virtual: a `FakeClock` whose sleeps advance it, and for asyncio a `VirtualLoop` whose
+selector jumps the clock to the next timer instead of waiting. Only the last test sleeps for real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import itertools
+import json
+import re
+import selectors
+import threading
+import time
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from finlab.budget import ID, Budget, BudgetStats, endpoint_of
+from finlab.client import AsyncClient, RetryPolicy
+from finlab.errors import ConfigurationError
+
+T = TypeVar("T")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+ORDERS = "/v1/climate/orders"
+PRODUCTS = "/v1/climate/products"
+
+
+class FakeClock:
+    """Monotonic seconds that move only when someone sleeps."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+class VirtualSelector(selectors.DefaultSelector):
+    """Instead of blocking for ``timeout`` seconds, move the fake clock on by ``timeout``."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def select(self, timeout: float | None = None) -> Any:
+        if timeout is not None and timeout > 0:
+            self.clock.now += timeout
+            timeout = 0
+        return super().select(timeout)
+
+
+class VirtualLoop(asyncio.SelectorEventLoop):
+    """An event loop on the fake clock: ``asyncio.sleep`` returns at once, at the right virtual time."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(VirtualSelector(clock))
+        self.clock = clock
+
+    def time(self) -> float:
+        return self.clock.now
+
+
+def run_virtual(clock: FakeClock, main: Coroutine[Any, Any, T]) -> T:
+    loop = VirtualLoop(clock)
+    try:
+        return loop.run_until_complete(main)
+    finally:
+        loop.close()
+
+
+def fake_budget(clock: FakeClock, *args: Any, **kwargs: Any) -> Budget:
+    return Budget(*args, clock=clock, sleep=clock.sleep, async_sleep=asyncio.sleep, **kwargs)
+
+
+def grant_times(budget: Budget, clock: FakeClock, paths: list[str]) -> list[float]:
+    """Acquire for each path in turn (one thread) and return the clock after each grant."""
+    times = []
+    for path in paths:
+        budget.acquire(path)
+        times.append(clock.now)
+    return times
+
+
+def gaps(times: list[float]) -> list[float]:
+    return [b - a for a, b in itertools.pairwise(times)]
+
+
+def max_in_window(times: list[float], window: float = 1.0) -> int:
+    """The most grants in any half-open window ``[t, t + window)`` (a hair of float slack)."""
+    times = sorted(times)
+    return max(sum(1 for u in times if t <= u < t + window - 1e-9) for t in times)
+
+
+# --- pacing ------------------------------------------------------------------------------------------
+
+
+def test_one_endpoint_is_spaced_at_its_rate() -> None:
+    clock = FakeClock()
+    budget = fake_budget(clock, global_rate=100, endpoint_rate=25, burst=1)
+
+    times = grant_times(budget, clock, [ORDERS] * 30)
+
+    assert gaps(times) == pytest.approx([1 / 25] * 29)
+    assert times[0] == 1000.0
+    stats = budget.stats()
+    assert (stats.granted, stats.rate_limited) == (30, 0)
+    assert stats.waited == pytest.approx(29 / 25)
+
+
+def test_first_request_does_not_wait() -> None:
+    clock = FakeClock()
+    budget = fake_budget(clock)
+
+    assert budget.acquire(ORDERS) == 0.0
+    assert clock.slept == []
+
+
+@pytest.mark.parametrize(
+    ("endpoints", "endpoint_rate", "expected_rate"),
+    [
+        (2, 25, 50),  # two endpoints at 25/s each: the global 100/s does not bind
+        (2, 80, 100),  # two endpoints at 80/s each share the global 100/s
+        (8, 25, 100),  # eight endpoints at 25/s each share the global 100/s
+    ],
+)
+def test_endpoints_share_the_global_bucket(
+    endpoints: int, endpoint_rate: float, expected_rate: float
+) -> None:
+    clock = FakeClock()
+    budget = fake_budget(clock, global_rate=100, endpoint_rate=endpoint_rate, burst=1)
+    paths = [f"/v1/resource_{i}" for i in range(endpoints)] * 50
+
+    times = grant_times(budget, clock, paths)
+
+    assert len(times) / (times[-1] - times[0]) == pytest.approx(expected_rate, rel=0.03)
+    assert max_in_window(times) <= expected_rate
+    for i in range(endpoints):
+        own = times[i::endpoints]
+        assert min(gaps(own)) >= 1 / endpoint_rate - 1e-9
+
+
+def test_test_mode_caps_global_at_25_per_second() -> None:
+    clock = FakeClock()
+    budget = Budget.for_key_mode("test", burst=1, clock=clock, sleep=clock.sleep)
+    paths = [ORDERS, PRODUCTS, "/v1/climate/suppliers", "/v1/webhook_endpoints"] * 25
+
+    times = grant_times(budget, clock, paths)
+
+    assert gaps(times) == pytest.approx([1 / 25] * 99)
+    assert budget.rates()["global"] == 25.0
+
+
+def test_key_modes_use_stripes_documented_limits() -> None:
+    live, test = Budget.for_key_mode("live"), Budget.for_key_mode("test")
+
+    assert (live.global_rate, live.endpoint_rate) == (100.0, 25.0)
+    assert (test.global_rate, test.endpoint_rate) == (25.0, 25.0)
+    assert Budget.for_key_mode("live", global_rate=None, burst=2).global_rate is None
+
+
+def test_burst_goes_at_once_then_paces_and_refills_only_to_its_size() -> None:
+    clock = FakeClock()
+    budget = fake_budget(clock, global_rate=None, endpoint_rate=25, burst=5)
+
+    waits = [budget.acquire(ORDERS) for _ in range(8)]
+    assert waits[:5] == [0.0] * 5
+    assert waits[5:] == pytest.approx([1 / 25] * 3)
+
+    clock.now += 10.0  # a long quiet spell refills 5 tokens, not 250
+    waits = [budget.acquire(ORDERS) for _ in range(7)]
+    assert waits[:5] == [0.0] * 5
+    assert waits[5:] == pytest.approx([1 / 25] * 2)
+
+
+def test_burst_never_exceeds_burst_plus_rate_in_any_second() -> None:
+    clock = FakeClock()
+    budget = fake_budget(clock, global_rate=None, endpoint_rate=25, burst=5)
+
+    times = grant_times(budget, clock, [ORDERS] * 200)
+
+    assert max_in_window(times) <= 25 + 5
+
+
+# --- 429: AIMD ---------------------------------------------------------------------------------------
+
+
+def test_429_halves_endpoint_and_global_rates_only() -> None:
+    clock = FakeClock()
+    budget = fake_budget(clock, global_rate=100, endpoint_rate=25)
+    budget.acquire(PRODUCTS)
+
+    budget.rate_limited(f"{ORDERS}/climorder_1Pgc73B7WZ01zgkWaebIwEZ7")
+
+    assert budget.rates() == {"global": 50.0, PRODUCTS: 25.0, f"{ORDERS}/{ID}": 12.5}
+    assert budget.stats().rate_limited == 1
+
+
+def test_429_slows_the_spacing_then_it_recovers() -> None:
+    clock = FakeClock()
+    budget = fake_budget(clock, global_rate=100, endpoint_rate=25, burst=1, recovery=5.0)
+    grant_times(budget, clock, [ORDERS] * 3)
+
+    budget.rate_limited(ORDERS)
+    cut_at = clock.now
+    slow = grant_times(budget, clock, [ORDERS] * 3)
+    assert gaps(slow)[0] == pytest.approx(1 / 12.5, rel=0.05)
+
+    clock.now += 1.0  # the rate climbs by 25/5 = 5/s per second of 429-free time
+    assert budget.rates()[ORDERS] == pytest.approx(12.5 + 5 * (clock.now - cut_at))
+    assert budget.rates()["global"] == pytest.approx(50 + 20 * (clock.now - cut_at))
+    clock.now += 5.0
+    assert budget.rates() == {"global": 100.0, ORDERS: 25.0}
+    assert gaps(grant_times(budget, clock, [ORDERS] * 3)) == pytest.approx([1 / 25] * 2)
+
+
+def test_recovery_is_linear() -> None:
+    clock = FakeClock()
+    budget = fake_budget(clock, global_rate=100, endpoint_rate=25, recovery=5.0, hold=0)
+    budget.rate_limited(ORDERS)  # 12.5/s and 50/s
+
+    observed = []
+    for _ in range(4):
+        clock.now += 0.5
+        observed.append(budget.rates())
+
+    assert [r[ORDERS] for r in observed] == pytest.approx([15.0, 17.5, 20.0, 22.5])
+    assert [r["global"] for r in observed] == pytest.approx([60.0, 70.0, 80.0, 90.0])
+
+
+def test_repeated_429s_cut_again_down_to_the_floor() -> None:
+    clock = FakeClock()
+    budget = fake_budget(clock, global_rate=100, endpoint_rate=25, hold=0, min_rate=1.0)
+
+    budget.rate_limited(ORDERS)
+    budget.rate_limited(ORDERS)
+    assert budget.rates() == {"global": 25.0, ORDERS: 6.25}
+
+    for _ in range(20):
+        budget.rate_limited(ORDERS)
+    assert budget.rates() == {"global": 1.0, ORDERS: 1.0}
+    assert budget.stats().rate_limited == 22
+
+
+def test_429s_within_hold_count_as_one_overload() -> None:
+    clock = FakeClock()
+    budget = fake_budget(clock, global_rate=100, endpoint_rate=25, hold=0.5, recovery=1e9)
+
+    for _ in range(10):  # a burst of in-flight requests all answered 429
+        budget.rate_limited(ORDERS)
+    assert budget.rates() == pytest.approx({"global": 50.0, ORDERS: 12.5})
+
+    clock.now += 0.6
+    budget.rate_limited(ORDERS)
+    assert budget.rates() == pytest.approx({"global": 25.0, ORDERS: 6.25})
+    assert budget.stats().rate_limited == 11
+
+
+def test_429_does_not_hand_out_a_fresh_burst() -> None:
+    clock = FakeClock()
+    budget = fake_budget(clock, global_rate=None, endpoint_rate=25, burst=5, recovery=1e9)
+    assert [budget.acquire(ORDERS) for _ in range(5)] == [0.0] * 5  # the burst is spent
+
+    budget.rate_limited(ORDERS)
+
+    assert [budget.acquire(ORDERS) for _ in range(3)] == pytest.approx([1 / 12.5] * 3)
+
+
+def test_client_reports_429_to_the_budget() -> None:
+    clock = FakeClock()
+    budget = fake_budget(clock, hold=0, recovery=1e9)
+    answers = iter([429, 429, 200])
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        status = next(answers)
+        body: dict[str, Any] = {"id": "climorder_1", "object": "climate.order"}
+        if status == 429:
+            body = {"error": {"type": "invalid_request_error", "code": "rate_limit"}}
+        return httpx.Response(status, json=body)
+
+    async def main() -> dict[str, Any]:
+        transport, retry = httpx.MockTransport(handle), RetryPolicy(base_delay=0.0)
+        async with AsyncClient(
+            "sk_test_" + "a" * 24, transport=transport, budget=budget, retry=retry
+        ) as client:
+            return await client.get(f"{ORDERS}/climorder_1Pgc73B7WZ01zgkWaebIwEZ7")
+
+    assert asyncio.run(main())["id"] == "climorder_1"
+    assert (budget.stats().granted, budget.stats().rate_limited) == (3, 2)
+    assert budget.rates() == {"global": 25.0, f"{ORDERS}/{ID}": 6.25}
+
+
+def test_429_floor_never_exceeds_a_low_limit() -> None:
+    clock = FakeClock()
+    budget = fake_budget(clock, global_rate=0.5, endpoint_rate=None, min_rate=1.0)
+
+    budget.rate_limited(ORDERS)
+
+    assert budget.rates() == {"global": 0.5, ORDERS: None}
+
+
+def within_token_bucket(times: list[float], burst: int, rate: float) -> bool:
+    """No interval ``[t_i, t_j]`` holds more than ``burst + rate * (t_j - t_i)`` grants."""
+    times = sorted(times)
+    return all(
+        j - i + 1 <= burst + rate * (times[j] - times[i]) + 1e-6
+        for i in range(len(times))
+        for j in range(i, len(times))
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    arrivals=st.lists(
+        st.tuples(st.floats(0, 2, allow_nan=False), st.integers(0, 2), st.booleans()), min_size=1, max_size=60
+    ),
+    burst=st.integers(1, 4),
+)
+def test_no_interval_ever_exceeds_burst_plus_rate(
+    arrivals: list[tuple[float, int, bool]], burst: int
+) -> None:
+    clock = FakeClock(0.0)
+    budget = fake_budget(clock, global_rate=40, endpoint_rate=25, burst=burst, hold=0, recovery=0.5)
+    grants: list[tuple[int, float]] = []
+
+    async def one(delay: float, endpoint: int, answered_429: bool) -> None:
+        await asyncio.sleep(delay)
+        await budget.acquire_async(f"/v1/resource_{endpoint}")
+        grants.append((endpoint, clock()))
+        if answered_429:
+            budget.rate_limited(f"/v1/resource_{endpoint}")
+
+    async def main() -> None:
+        await asyncio.gather(*(one(*arrival) for arrival in arrivals))
+
+    run_virtual(clock, main())
+
+    assert len(grants) == len(arrivals)
+    assert within_token_bucket([t for _, t in grants], burst, 40)
+    for endpoint in range(3):
+        assert within_token_bucket([t for e, t in grants if e == endpoint], burst, 25)
+
+
+# --- asyncio, threads, unlimited ---------------------------------------------------------------------
+
+
+def test_many_async_tasks_never_exceed_the_rate_in_any_second() -> None:
+    clock = FakeClock()
+    budget = fake_budget(clock, global_rate=100, endpoint_rate=25, burst=1)
+    paths = [ORDERS, PRODUCTS, "/v1/climate/suppliers", "/v1/tax/registrations", "/v1/webhook_endpoints"]
+    granted: dict[str, list[float]] = {p: [] for p in paths}
+
+    async def worker(path: str) -> None:
+        for _ in range(20):
+            await budget.acquire_async(path)
+            granted[path].append(clock())
+
+    async def main() -> None:
+        await asyncio.gather(*(worker(p) for p in paths for _ in range(4)))
+
+    start = clock.now
+    run_virtual(clock, main())
+
+    every = [t for times in granted.values() for t in times]
+    assert len(every) == 400
+    assert max_in_window(every) <= 100
+    for times in granted.values():
+        assert max_in_window(times) <= 25
+    assert clock.now - start == pytest.approx(399 / 100)  # the global 100/s binds, shared fairly
+    assert budget.stats().granted == 400
+
+
+def test_async_grants_keep_the_exact_spacing() -> None:
+    clock = FakeClock()
+    budget = fake_budget(clock, global_rate=None, endpoint_rate=25, burst=1)
+
+    async def one() -> float:
+        await budget.acquire_async(ORDERS)
+        return clock()
+
+    async def main() -> list[float]:
+        return await asyncio.gather(*(one() for _ in range(50)))
+
+    times = sorted(run_virtual(clock, main()))
+
+    assert gaps(times) == pytest.approx([1 / 25] * 49)
+
+
+def test_blocked_arrivals_do_not_hold_back_other_endpoints() -> None:
+    clock = FakeClock(0.0)
+    budget = fake_budget(clock, global_rate=100, endpoint_rate=25, burst=1)
+    paths = [f"/v1/resource_{name}" for name in "abcd" for _ in range(8)]  # 8 A's, then 8 B's, ...
+    done: list[float] = []
+
+    async def one(path: str) -> None:
+        await budget.acquire_async(path)
+        done.append(clock())
+
+    async def main() -> None:
+        await asyncio.gather(*(one(p) for p in paths))
+
+    run_virtual(clock, main())
+
+    assert max(done) == pytest.approx(31 / 100)  # the global rate binds, not the queue on A
+
+
+class GrantRecorder:
+    """The real clock and sleeps, remembering per thread and per task when the last grant fell due.
+
+    A grant is due at the budget's last clock reading plus the sleep it asked for after it (if any).
+    A context variable keeps this apart for each thread and each asyncio task.
+    """
+
+    def __init__(self) -> None:
+        self.state: contextvars.ContextVar[list[float]] = contextvars.ContextVar("state")
+
+    def begin(self) -> None:
+        self.state.set([0.0, 0.0])  # last clock reading, sleep asked for since
+
+    def clock(self) -> float:
+        now = time.monotonic()
+        self.state.get()[:] = [now, 0.0]
+        return now
+
+    def sleep(self, seconds: float) -> None:
+        self.state.get()[1] = seconds
+        time.sleep(seconds)
+
+    async def async_sleep(self, seconds: float) -> None:
+        self.state.get()[1] = seconds
+        await asyncio.sleep(seconds)
+
+    def due(self) -> float:
+        last, after = self.state.get()
+        return last + after
+
+
+def test_threads_and_asyncio_share_one_budget() -> None:
+    rec = GrantRecorder()
+    budget = Budget(2000, 1000, burst=1, clock=rec.clock, sleep=rec.sleep, async_sleep=rec.async_sleep)
+    paths = [ORDERS, PRODUCTS, "/v1/tax/registrations"]
+    lock = threading.Lock()
+    grants: list[tuple[str, float]] = []
+
+    def acquired(path: str) -> None:
+        with lock:
+            grants.append((path, rec.due()))
+
+    def thread_worker() -> None:
+        rec.begin()
+        for i in range(25):
+            budget.acquire(paths[i % 3])
+            acquired(paths[i % 3])
+
+    async def task(i: int) -> None:
+        rec.begin()
+        await budget.acquire_async(paths[i % 3])
+        acquired(paths[i % 3])
+
+    async def main() -> None:
+        await asyncio.gather(*(task(i) for i in range(50)))
+
+    threads = [threading.Thread(target=thread_worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    asyncio.run(main())
+    for thread in threads:
+        thread.join()
+
+    times = [t for _, t in grants]
+    assert len(times) == 150
+    assert budget.stats().granted == 150
+    assert max(times) - min(times) >= 149 / 2000 - 1e-9
+    assert max_in_window(times, 0.05) <= 100  # 2000/s
+    for path in paths:
+        assert max_in_window([t for p, t in grants if p == path], 0.05) <= 50  # 1000/s
+
+
+def test_unlimited_never_waits() -> None:
+    def never(seconds: float) -> None:
+        raise AssertionError(seconds)
+
+    budget = Budget(None, None, clock=lambda: 0.0, sleep=never)
+
+    assert all(budget.acquire(p) == 0.0 for p in [ORDERS, PRODUCTS] * 500)
+    budget.rate_limited(ORDERS)
+    assert budget.rates() == {"global": None, ORDERS: None, PRODUCTS: None}
+    assert budget.stats() == BudgetStats(granted=1000, waited=0.0, rate_limited=1)
+
+
+def test_unlimited_never_waits_async() -> None:
+    async def never(seconds: float) -> None:
+        raise AssertionError(seconds)
+
+    budget = Budget(None, None, async_sleep=never)
+
+    async def main() -> list[float]:
+        return await asyncio.gather(*(budget.acquire_async(ORDERS) for _ in range(200)))
+
+    assert asyncio.run(main()) == [0.0] * 200
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"global_rate": 0},
+        {"global_rate": -1},
+        {"endpoint_rate": 0},
+        {"endpoint_rate": float("nan")},
+        {"global_rate": float("inf")},
+        {"burst": 0},
+        {"burst": 1.5},
+        {"backoff": 1.0},
+        {"backoff": 0},
+        {"min_rate": 0},
+        {"recovery": 0},
+        {"hold": -1},
+    ],
+)
+def test_bad_limits_raise_configuration_error(settings: dict[str, Any]) -> None:
+    name = next(iter(settings))
+    with pytest.raises(ConfigurationError, match=name):
+        Budget(**settings)
+
+
+def test_unknown_key_mode_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="'live'"):
+        Budget.for_key_mode("production")
+
+
+def test_repr_shows_the_limits() -> None:
+    assert (
+        repr(Budget.for_key_mode("test", burst=1)) == "Budget(global_rate=25.0, endpoint_rate=25.0, burst=1)"
+    )
+
+
+# --- endpoint keys -----------------------------------------------------------------------------------
+
+
+def _spec_paths() -> list[str]:
+    candidates = [
+        *sorted(ROOT.glob("tests/**/spec-subset.json")),
+        ROOT.parent / "shared/stripe/spec-subset.json",
+    ]
+    for candidate in candidates:
+        if candidate.is_file():
+            return list(json.loads(candidate.read_text())["paths"])
+    msg = f"Stripe's spec-subset.json not found in any of {candidates}"
+    raise FileNotFoundError(msg)
+
+
+SPEC_PATHS = _spec_paths()
+
+# Realistic ids per path parameter: Stripe's example objects, plus short demo-style and slug ids.
+REALISTIC_IDS: dict[tuple[str, str], list[str]] = {
+    ("orders", "order"): ["climorder_1Pgc73B7WZ01zgkWaebIwEZ7", "climorder_123"],
+    ("products", "product"): [
+        "climsku_frontier_offtake_portfolio_2027",
+        "climsku_frontier_offtake_portfolio",
+    ],
+    ("suppliers", "supplier"): ["climsup_charm_industrial", "climsup_heirloom", "climsup_lithos"],
+    ("transactions", "transaction"): [
+        "fctxn_1Pgc76B7WZ01zgkW30ATGSKp",
+        "tax_1Pgc7AB7WZ01zgkW5XONRnmb",
+        "tax_123",
+        "tax_456",
+    ],
+    ("requests", "id"): ["fwdreq_123", "fwdreq_1Pgc76B7WZ01zgkWxyz"],
+    ("verification_reports", "report"): ["vr_1Pgc76B7WZ01zgkWq9Rp33Dj", "vr_demo"],
+    ("verification_sessions", "session"): ["vs_1Pgc76B7WZ01zgkWBdQi8PTU", "vs_demo"],
+    ("calculations", "calculation"): ["taxcalc_1Pgc7HB7WZ01zgkW0snEQbxy", "taxcalc_demo_0001"],
+    ("registrations", "id"): ["taxreg_QXhWPxHxRGhVsh", "taxreg_123"],
+    ("webhook_endpoints", "webhook_endpoint"): ["we_1Pgc6yB7WZ01zgkWzAudq4eU", "we_123"],
+}
+
+
+def _filled(template: str) -> list[str]:
+    """``template`` with each ``{param}`` replaced by each realistic id for it."""
+    segments = template.split("/")
+    variants = [segments]
+    for i, segment in enumerate(segments):
+        if segment.startswith("{"):
+            ids = REALISTIC_IDS[(segments[i - 1], segment.strip("{}"))]
+            variants = [[*v[:i], id_, *v[i + 1 :]] for v in variants for id_ in ids]
+    return ["/".join(v) for v in variants]
+
+
+def test_spec_has_the_paths_finlab_reads() -> None:
+    assert len(SPEC_PATHS) >= 30
+    assert "/v1/tax/transactions/{transaction}/line_items" in SPEC_PATHS
+
+
+@pytest.mark.parametrize("template", SPEC_PATHS)
+def test_endpoint_of_every_spec_path(template: str) -> None:
+    expected = re.sub(r"\{[^}]+\}", ID, template)
+
+    assert endpoint_of(template) == expected
+    for path in _filled(template):
+        assert endpoint_of(path) == expected, path
+        assert endpoint_of(f"{path}?limit=100&expand[]=data.account") == expected
+
+
+def test_tax_line_items_of_every_transaction_share_one_bucket() -> None:
+    keys = {
+        endpoint_of(f"/v1/tax/transactions/tax_{n}/line_items") for n in (123, 456, "1Pgc7AB7WZ01zgkW5XON")
+    }
+
+    assert keys == {"/v1/tax/transactions/{id}/line_items"}
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/v1/financial_connections/accounts", "/v1/financial_connections/accounts"),
+        (
+            "/v1/financial_connections/accounts/fca_1MwVK82eZvKYlo2C/owners",
+            "/v1/financial_connections/accounts/{id}/owners",
+        ),
+        (
+            "/v1/identity/verification_sessions/vs_1Pgc76B7WZ01zgkW/redact",
+            "/v1/identity/verification_sessions/{id}/redact",
+        ),
+        ("/v1/crypto/onramp_sessions/cos_test_xxx", "/v1/crypto/onramp_sessions/{id}"),
+        ("/v1/crypto/onramp_sessions", "/v1/crypto/onramp_sessions"),
+        ("/v1/tax/transactions/create_from_calculation", "/v1/tax/transactions/create_from_calculation"),
+        ("/v1/tax/transactions/create_reversal", "/v1/tax/transactions/create_reversal"),
+        ("/v1/tax/associations/find", "/v1/tax/associations/find"),
+        ("/v1/webhook_endpoints", "/v1/webhook_endpoints"),
+        ("/v1/3d_secure/tdsrc_1Mw", "/v1/3d_secure/{id}"),
+        ("/v1/customers/cus_NffrFeUfNV2Hib/tax_ids", "/v1/customers/{id}/tax_ids"),
+        ("/v1/customers/cus_NffrFeUfNV2Hib/tax_ids/txi_1NuMB12eZvK", "/v1/customers/{id}/tax_ids/{id}"),
+        ("/v1/tax_rates/txr_1MzS4RLkdIwHu7ixNdCh7jQB", "/v1/tax_rates/{id}"),
+        ("/v1/tax/calculations/taxcalc_1Pgc7H/line_items/", "/v1/tax/calculations/{id}/line_items"),
+        ("/v1/things/12345", "/v1/things/{id}"),
+    ],
+)
+def test_endpoint_of_keeps_static_segments(path: str, expected: str) -> None:
+    assert endpoint_of(path) == expected
+
+
+# --- the real clock ----------------------------------------------------------------------------------
+
+
+def test_real_clock_paces_async_acquisitions() -> None:
+    budget = Budget(global_rate=100, endpoint_rate=None, burst=1)
+
+    async def main() -> float:
+        start = time.monotonic()
+        await asyncio.gather(*(budget.acquire_async(f"/v1/resource_{i % 7}") for i in range(50)))
+        return time.monotonic() - start
+
+    elapsed = asyncio.run(main())
+
+    assert 0.45 <= elapsed < 2.0
+    assert budget.stats().granted == 50
