@@ -19,6 +19,7 @@ from finlab.errors import (
     PermissionError,
     RateLimitError,
     SchemaDriftWarning,
+    StoreError,
     StripeError,
 )
 
@@ -37,6 +38,7 @@ __all__ = [
     "PermissionError",
     "RateLimitError",
     "SchemaDriftWarning",
+    "StoreError",
     "StripeError",
     "__version__",
     "connect",

@@ -2,24 +2,203 @@
 
 ::
 
-    finlab demo-server [--host H] [--port N]   serve the demo account as a fake Stripe on loopback
+    finlab demo-server [--host H] [--port N] [--latency S] [--jitter S] [--rate-limit live|test|off]
+                                               serve the demo account as a fake Stripe on loopback
+    finlab sync [RESOURCE ...] [--store DIR]   fetch what changed into the local Delta Lake store
+    finlab export RESOURCE --format parquet|csv|ndjson [--as-of V] [--output PATH] [--store DIR]
+    finlab status [--store DIR]                what is stored, how fresh, at which version
+    finlab app [--port N] [--live]             the dashboards as a web app (Voilà), demo account by default
+    finlab report [--out DIR] [--timezone TZ] [--live]   offline HTML report, PNG and SVG charts
+
+The key comes from ``STRIPE_API_KEY`` (none: the bundled demo account) and never appears in output.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
-from finlab.errors import FinlabError
+from finlab.errors import FinlabError, StoreError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from finlab.connection import Connection
+    from finlab.store import Store
 
 Command = Callable[[argparse.Namespace], int]
+FORMATS = ("parquet", "csv", "ndjson")
+APP_NOTEBOOK = "notebooks/app.ipynb"
 
 
 def _demo_server(args: argparse.Namespace) -> int:
+    from finlab.demo.limits import Limits
     from finlab.demo.loopback import serve_forever
 
-    serve_forever(host=args.host, port=args.port)
+    limits = Limits.stripe(args.rate_limit, latency=args.latency, jitter=args.jitter)
+    serve_forever(host=args.host, port=args.port, limits=limits)
+    return 0
+
+
+def _connect(args: argparse.Namespace) -> Connection:
+    from finlab.connection import connect
+    from finlab.store import default_root
+
+    return connect(store=args.store or default_root())
+
+
+def _sync(args: argparse.Namespace) -> int:
+    report = _connect(args).sync(args.resources or None, progress=not args.quiet)
+    print(report)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from finlab import resources
+    from finlab.store import parse_as_of
+
+    res = resources.get(args.resource)
+    parse_as_of(args.as_of)  # a mistyped --as-of fails before anything is fetched
+    store = _connect(args).store
+    assert store is not None  # _connect always sets one
+    if store.version(res.object) is None:
+        msg = f"Nothing of {res.object} is stored in {store.base}; run `finlab sync {res.object}` first."
+        raise StoreError(msg)
+    frame = store.read(res.object, args.as_of)
+    path = args.output or f"{res.object}.{args.format}"
+    if args.format == "parquet":
+        frame.write_parquet(path)
+    elif args.format == "csv":
+        _json_encode_nested(frame).write_csv(path)
+    else:
+        frame.write_ndjson(path)
+    version = f"version {store.version(res.object)}" if args.as_of is None else f"as of {args.as_of}"
+    print(f"Wrote {frame.height} rows of {res.object} ({version}) to {path}")
+    return 0
+
+
+def _json_encode_nested(frame: pl.DataFrame) -> pl.DataFrame:
+    """List and Struct columns as JSON text, which CSV can hold."""
+    import polars as pl
+
+    def encode(value: Any) -> str | None:
+        return None if value is None else json.dumps(value, default=_jsonable, sort_keys=True)
+
+    nested = [name for name, dtype in frame.schema.items() if dtype.is_nested()]
+    return frame.with_columns(
+        pl.Series(name, [encode(v) for v in frame.get_column(name).to_list()], dtype=pl.String())
+        for name in nested
+    )
+
+
+def _jsonable(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    msg = f"cannot encode {type(value).__name__} as JSON"
+    raise TypeError(msg)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from finlab.store import Store, accounts_in, default_root
+
+    root = args.store or default_root()
+    if "://" in root:
+        store = _connect(args).store
+        stores: list[Store] = [] if store is None else [store]
+    else:
+        stores = [Store(root, account, livemode) for account, livemode in accounts_in(root)]
+    if not stores:
+        print(f"Nothing is stored in {root} yet; `finlab sync` fetches it.")
+    for store in stores:
+        print(f"{store.account} ({store.mode}) in {store.base}")
+        print(f"  {'resource':<35} {'rows':>8} {'version':>8}  synced")
+        for table in store.status():
+            synced = "never" if table.synced_at is None else f"{_ago(table.synced_at)} ago"
+            print(f"  {table.resource:<35} {table.rows:>8} {table.version:>8}  {synced}")
+    return 0
+
+
+def _ago(moment: datetime) -> str:
+    seconds = max(0, int((datetime.now(UTC) - moment).total_seconds()))
+    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+def _app(args: argparse.Namespace) -> int:
+    """Serve the app notebook with Voilà: dashboards only, no code; the demo account unless ``--live``."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    from finlab.errors import ConfigurationError
+
+    notebook = Path(args.notebook) if args.notebook else Path(__file__).resolve().parent.parent / APP_NOTEBOOK
+    if not notebook.is_file():
+        msg = (
+            f"No app notebook at {notebook}: run `finlab app` from a clone of the finlab repository "
+            "(it serves notebooks/app.ipynb), or pass --notebook PATH."
+        )
+        raise ConfigurationError(msg)
+    env = dict(os.environ)
+    if args.live:
+        if not env.get("STRIPE_API_KEY"):
+            msg = "--live reads STRIPE_API_KEY, which is not set: set it, or leave out --live for the demo."
+            raise ConfigurationError(msg)
+    else:  # the bundled demo account: no key, no store, no other base URL
+        for name in ("STRIPE_API_KEY", "FINLAB_STORE", "FINLAB_API_BASE"):
+            env.pop(name, None)
+    command = [
+        sys.executable,
+        "-m",
+        "voila",
+        str(notebook),
+        f"--port={args.port}",
+        f"--Voila.ip={args.host}",
+        "--Voila.port_retries=0",
+        "--strip_sources=True",
+    ]
+    if args.preheat:  # one kernel keeps the dashboards computed, so that a page opens at once
+        command += ["--preheat_kernel=True", "--pool_size=1"]
+    if not args.open:
+        command.append("--no-browser")
+    account = "STRIPE_API_KEY's account" if args.live else "the demo account"
+    print(f"finlab app: {account} on http://{args.host}:{args.port}/ (Ctrl-C stops it)", flush=True)
+    server = subprocess.Popen(command, env=env)
+    try:
+        return server.wait()
+    except KeyboardInterrupt:  # Voilà got the same Ctrl-C and shuts its kernels down
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.terminate()
+            server.wait()
+        return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    """Write the offline HTML report and PNG/SVG charts; the demo account unless ``--live``."""
+    import os
+
+    from finlab.connection import connect
+    from finlab.errors import ConfigurationError
+    from finlab.report import write_report
+
+    if args.live and not os.environ.get("STRIPE_API_KEY"):
+        msg = "--live reads STRIPE_API_KEY, which is not set: set it, or leave out --live for the demo."
+        raise ConfigurationError(msg)
+    report = write_report(connect(demo=not args.live), args.out, timezone=args.timezone)
+    print(f"Wrote {report.html}")
+    for png, svg in report.images.values():
+        print(f"Wrote {png} and {svg.name}")
     return 0
 
 
@@ -31,7 +210,63 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo-server", help="serve the bundled demo account as a fake Stripe")
     demo.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     demo.add_argument("--port", type=int, default=12111, help="port (default 12111; 0 picks a free one)")
+    demo.add_argument("--latency", type=float, default=0.0, help="seconds each answer takes (e.g. 0.3)")
+    demo.add_argument("--jitter", type=float, default=0.0, help="± seconds of uniform jitter on the latency")
+    demo.add_argument(
+        "--rate-limit",
+        choices=("live", "test", "off"),
+        default="off",
+        help="answer 429 over Stripe's limits for live (100/s, 25/s per endpoint) or test keys (25/s)",
+    )
     demo.set_defaults(run=_demo_server)
+
+    store_help = "store directory or s3:// URI (default: $FINLAB_STORE, else ~/.finlab)"
+    sync = commands.add_parser("sync", help="fetch what changed since the last sync into the local store")
+    sync.add_argument(
+        "resources", nargs="*", metavar="RESOURCE", help="e.g. transactions climate.order (default: all)"
+    )
+    sync.add_argument("--store", help=store_help)
+    sync.add_argument("--quiet", action="store_true", help="no progress bars")
+    sync.set_defaults(run=_sync)
+
+    export = commands.add_parser("export", help="write a stored frame to parquet, csv or ndjson")
+    export.add_argument("resource", metavar="RESOURCE", help="e.g. financial_connections.transaction")
+    export.add_argument(
+        "--format",
+        required=True,
+        choices=FORMATS,
+        help="csv cannot hold List/Struct columns: they are written as JSON text",
+    )
+    export.add_argument(
+        "--as-of", help="a Delta version (see `finlab status`) or an ISO datetime with offset"
+    )
+    export.add_argument("--output", "-o", help="file to write (default: RESOURCE.FORMAT here)")
+    export.add_argument("--store", help=store_help)
+    export.set_defaults(run=_export)
+
+    status = commands.add_parser("status", help="what is stored, how fresh each table is, its version")
+    status.add_argument("--store", help=store_help)
+    status.set_defaults(run=_status)
+
+    app = commands.add_parser("app", help="serve the dashboards as a web app (Voilà) on loopback")
+    app.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    app.add_argument("--port", type=int, default=8866, help="port (default 8866)")
+    app.add_argument("--live", action="store_true", help="read STRIPE_API_KEY's account, not the demo")
+    app.add_argument("--notebook", help="the notebook to serve (default: notebooks/app.ipynb)")
+    app.add_argument("--open", action="store_true", help="open the app in a web browser")
+    app.add_argument(
+        "--no-preheat",
+        dest="preheat",
+        action="store_false",
+        help="compute the dashboards only when a page opens (default: keep one kernel ready)",
+    )
+    app.set_defaults(run=_app)
+
+    report = commands.add_parser("report", help="write an offline HTML report with PNG and SVG charts")
+    report.add_argument("--out", default="finlab-report", help="directory to write (default: finlab-report)")
+    report.add_argument("--timezone", default="UTC", help="IANA timezone of periods and dates (default UTC)")
+    report.add_argument("--live", action="store_true", help="read STRIPE_API_KEY's account, not the demo")
+    report.set_defaults(run=_report)
     return parser
 
 

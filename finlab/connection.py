@@ -16,18 +16,22 @@ import sys
 import warnings
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import polars as pl
 
-from finlab import frames, resources
+from finlab import frames, resources, windowed
 from finlab.budget import Budget
 from finlab.client import DEFAULT_BASE_URL, AsyncClient, RetryPolicy, check_api_key, key_mode, redact
 from finlab.errors import AuthenticationError, ConfigurationError
 from finlab.pagination import aiter_pages
 from finlab.resources import CURRENCY_KEY, PARENT_KEY, Resource
 from finlab.runner import run_sync
+
+if TYPE_CHECKING:
+    from finlab.store import AsOf, Store
+    from finlab.sync import LocalStore, SyncReport
 
 T = TypeVar("T")
 
@@ -51,8 +55,9 @@ def connect(
     api_key: str | None = None,
     *,
     stripe_account: str | None = None,
+    store: str | os.PathLike[str] | None = None,
     demo: bool | None = None,
-    base_url: str = DEFAULT_BASE_URL,
+    base_url: str | None = None,
     retry: RetryPolicy | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     budget: Budget | None = None,
@@ -65,17 +70,24 @@ def connect(
         A restricted (``rk_live_...``) or secret key. Read-only restricted keys are recommended.
     stripe_account
         A connected account (``acct_...``) to read on behalf of.
+    store
+        A directory (or ``s3://...`` URI) for the local Delta Lake store, else ``FINLAB_STORE``.
+        With a store, frame methods read from it (syncing first what was never synced) and
+        ``stripe.sync()`` fetches only what changed. Without one, every call fetches from Stripe.
     demo
         ``None`` (default): the demo account when no key is found. ``False``: a missing key is an
         error. ``True``: the demo account even if a key is set.
     base_url, retry, transport
         Where and how requests go (tests use a loopback URL or an ``httpx.MockTransport``).
+        ``base_url`` defaults to ``FINLAB_API_BASE``, else ``https://api.stripe.com``; it must be
+        https, or http to a loopback address (e.g. ``finlab demo-server``).
     budget
         The rate budget; by default Stripe's limits for the key's mode (live or test).
     """
     key = api_key if api_key is not None else os.environ.get("STRIPE_API_KEY")
+    root = os.fspath(store) if store is not None else os.environ.get("FINLAB_STORE") or None
     if demo or (demo is None and not key):
-        return _demo_connection()
+        return _demo_connection(root)
     if not key:
         msg = (
             "No Stripe API key: pass api_key='rk_live_...' or set STRIPE_API_KEY. "
@@ -83,7 +95,8 @@ def connect(
         )
         raise AuthenticationError(msg)
     check_api_key(key)
-    if key.startswith("sk_live_"):
+    if key.startswith("sk_live_") and "sk_live" not in _notices:
+        _notices.add("sk_live")  # once per process: the advice does not change between connects
         warnings.warn(
             "finlab only reads: a secret key (sk_live_...) can also move money. Create a restricted "
             "key (rk_live_...) with read-only permissions and use that instead.",
@@ -93,14 +106,20 @@ def connect(
     return Connection(
         key,
         stripe_account=stripe_account,
-        base_url=base_url,
+        base_url=base_url or os.environ.get("FINLAB_API_BASE") or DEFAULT_BASE_URL,
         retry=retry,
         transport=transport,
         budget=budget or Budget.for_key_mode(key_mode(key)),
+        store=root,
     )
 
 
-def _demo_connection() -> Connection:
+def _demo_connection(store: str | None = None) -> Connection:
+    """The bundled demo account, served in-process.
+
+    It has no rate budget on purpose: the in-process server is no Stripe to protect, and notebooks
+    should not wait on limits that are not there. Every other connection gets one (see `connect`).
+    """
     from finlab.demo.dataset import default_dataset
     from finlab.demo.server import DEMO_API_KEY, DemoStripe
 
@@ -117,6 +136,7 @@ def _demo_connection() -> Connection:
         transport=httpx.MockTransport(server.handle),
         is_demo=True,
         known_tax_ids=lambda: tax_ids,
+        store=store,
     )
 
 
@@ -181,6 +201,7 @@ class Connection:
         budget: Budget | None = None,
         is_demo: bool = False,
         known_tax_ids: Callable[[], Sequence[str]] | None = None,
+        store: str | os.PathLike[str] | None = None,
     ) -> None:
         self._api_key = check_api_key(api_key)
         self.stripe_account = stripe_account
@@ -191,6 +212,7 @@ class Connection:
         self.is_demo = is_demo
         self._known_tax_ids = known_tax_ids
         self._client().policy  # noqa: B018  (validates base_url and stripe_account now, not later)
+        self._local = None if store is None else self._local_store(os.fspath(store))
 
     def __repr__(self) -> str:
         where = "demo account" if self.is_demo else ("live" if self.livemode else "test mode")
@@ -220,10 +242,54 @@ class Connection:
 
         return run_sync(main())
 
+    # -- the local store (finlab.store, finlab.sync) ----------------------------------------------
+
+    @property
+    def store(self) -> Store | None:
+        """The local Delta Lake store frames are read from; None when every call fetches from Stripe."""
+        return None if self._local is None else self._local.open()
+
+    def sync(self, resources: str | Iterable[str] | None = None, *, progress: bool = True) -> SyncReport:
+        """Fetch what changed since the last sync into the store (all stored resources by default).
+
+        Without a store this sets one up at ``FINLAB_STORE`` or ``~/.finlab``, and later calls read from
+        it. Progress shows as a notebook bar in Jupyter (tqdm.auto).
+        """
+        if self._local is None:
+            from finlab.store import default_root
+
+            self._local = self._local_store(default_root())
+        return self._local.sync(resources, progress=progress)
+
+    def _local_store(self, root: str) -> LocalStore:
+        from finlab.sync import LocalStore
+
+        livemode, known = self.livemode, self._known_tax_ids
+        return LocalStore(
+            root, self._run, stripe_account=self.stripe_account, livemode=livemode, known_tax_ids=known
+        )
+
+    def _from_store(self, resource: str, as_of: AsOf, filtered: bool = False) -> LocalStore | None:
+        """The store to read ``resource`` from, or None to fetch it from Stripe."""
+        from finlab.store import STORED
+
+        usable = self._local is not None and resource in STORED and not filtered
+        if as_of is not None and not usable:
+            msg = (
+                f"as_of= reads an earlier version of a stored frame, and {resource} "
+                f"{'with these filters ' if filtered else ''}is not read from a store here. Stored: "
+                f"{', '.join(STORED)}; connect(store=...) or set FINLAB_STORE to keep them."
+            )
+            raise ConfigurationError(msg)
+        return self._local if usable else None
+
     # -- the generic form ---------------------------------------------------------------------
 
-    def frame(self, resource: str, **filters: Any) -> pl.DataFrame:
+    def frame(self, resource: str, *, as_of: AsOf = None, **filters: Any) -> pl.DataFrame:
         """Every object of a listable resource, filtered with Stripe's list filters.
+
+        With a store, stored resources are read from it; ``as_of`` (a Delta version or a datetime)
+        reads the frame as it was then.
 
         >>> stripe.frame("identity.verification_session", status="verified")  # doctest: +SKIP
         """
@@ -236,43 +302,71 @@ class Connection:
             allowed = ", ".join(sorted(res.filters)) or "none"
             msg = f"{res.object} lists take no filter {unknown!r}; allowed: {allowed}."
             raise ConfigurationError(msg)
+        local = self._from_store(res.object, as_of, bool(filters))
+        if local is not None:
+            return local.read(res.object, as_of)
         return self._run(lambda client: _list(client, res, filters))
 
     # -- Financial Connections ----------------------------------------------------------------
 
-    def accounts(self) -> pl.DataFrame:
+    def accounts(self, *, as_of: AsOf = None) -> pl.DataFrame:
         """Financial Connections accounts, with their current and available balance."""
-        return self.frame("financial_connections.account")
+        return self.frame("financial_connections.account", as_of=as_of)
 
     def transactions(
-        self, account: str | Sequence[str] | None = None, start: Instant = None, end: Instant = None
+        self,
+        account: str | Sequence[str] | None = None,
+        start: Instant = None,
+        end: Instant = None,
+        *,
+        as_of: AsOf = None,
     ) -> pl.DataFrame:
         """Financial Connections transactions of one, several or (``None``) every account.
 
-        ``start`` is inclusive and ``end`` exclusive, on ``transacted_at``.
+        ``start`` is inclusive and ``end`` exclusive, on ``transacted_at``. With a store they are read
+        from it (``as_of``: as they were at that Delta version or time).
         """
         res = resources.get("financial_connections.transaction")
         window = _window(start, end)
+        local = self._from_store(res.object, as_of)
+        if local is not None:
+            from finlab.sync import transaction_filter
+
+            fcas = None if account is None else check_ids(account, "fca_", "Financial Connections account")
+            return local.read(res.object, as_of, transaction_filter(fcas, window))
+        created: dict[str, int] = {}
         if account is None:
-            ids = self.accounts().get_column("id").to_list()
+            listed = self.accounts()
+            ids = listed.get_column("id").to_list()
+            stamps = zip(ids, listed.get_column("created"), strict=True)
+            created = {fca: int(at.timestamp()) for fca, at in stamps if at is not None}
         else:
             ids = check_ids(account, "fca_", "Financial Connections account")
-
-        async def job(client: AsyncClient) -> pl.DataFrame:
-            parts = await _gather(
-                _list(client, res, {"account": fca, "transacted_at": window}) for fca in ids
+        bounds = window or {}
+        return self._run(
+            lambda client: windowed.transactions(
+                client, ids, bounds.get("gte"), bounds.get("lt"), created=created
             )
-            return _concat(res, parts)
-
-        return self._run(job)
+        )
 
     # -- Stripe Tax -----------------------------------------------------------------------------
 
     def tax_transactions(
-        self, ids: Iterable[str] | None = None, payment_intents: Iterable[str] | None = None
+        self,
+        ids: Iterable[str] | None = None,
+        payment_intents: Iterable[str] | None = None,
+        *,
+        as_of: AsOf = None,
     ) -> pl.DataFrame:
-        """Tax transactions (and reversals) by id, by PaymentIntent, or every one finlab knows of."""
+        """Tax transactions (and reversals) by id, by PaymentIntent, or every one finlab knows of.
+
+        With a store, those not stored yet are fetched into it, and every stored one is returned
+        when neither ``ids`` nor ``payment_intents`` is given. ``as_of`` re-creates a filed report.
+        """
         res = resources.get("tax.transaction")
+        local = self._from_store(res.object, as_of)
+        if local is not None:
+            return local.tax(res.object, self._stored_tax_ids(ids, payment_intents), as_of)
 
         async def job(client: AsyncClient) -> pl.DataFrame:
             wanted = await self._tax_ids(client, ids, payment_intents)
@@ -281,10 +375,17 @@ class Connection:
         return self._run(job)
 
     def tax_line_items(
-        self, ids: Iterable[str] | None = None, payment_intents: Iterable[str] | None = None
+        self,
+        ids: Iterable[str] | None = None,
+        payment_intents: Iterable[str] | None = None,
+        *,
+        as_of: AsOf = None,
     ) -> pl.DataFrame:
         """Line items of tax transactions, with their parent ``tax_transaction`` and ``currency``."""
         parent = resources.get("tax.transaction")
+        local = self._from_store("tax.transaction_line_item", as_of)
+        if local is not None:
+            return local.tax("tax.transaction_line_item", self._stored_tax_ids(ids, payment_intents), as_of)
 
         async def job(client: AsyncClient) -> pl.DataFrame:
             wanted = await self._tax_ids(client, ids, payment_intents)
@@ -310,18 +411,34 @@ class Connection:
 
         return self._run(job)
 
-    def tax_registrations(self, status: str = "all") -> pl.DataFrame:
+    def tax_registrations(self, status: str = "all", *, as_of: AsOf = None) -> pl.DataFrame:
         """Tax registrations; ``status`` is ``all``, ``active``, ``expired`` or ``scheduled``."""
         if status not in ("all", "active", "expired", "scheduled"):
             msg = f"status={status!r}: use 'all', 'active', 'expired' or 'scheduled'."
             raise ConfigurationError(msg)
+        local = self._from_store("tax.registration", as_of)
+        if local is not None:
+            return local.read(
+                "tax.registration", as_of, None if status == "all" else pl.col("status") == status
+            )
         return self.frame("tax.registration", status=status)
 
-    def tax_settings(self) -> pl.DataFrame:
+    def tax_settings(self, *, as_of: AsOf = None) -> pl.DataFrame:
         """The account's Stripe Tax settings, as a one-row frame."""
         res = resources.get("tax.settings")
+        local = self._from_store(res.object, as_of)
+        if local is not None:
+            return local.read(res.object, as_of)
         settings = self._run(lambda client: client.get(res.retrieve_path or "", expect=res.object))
         return frames.build(res, [settings])
+
+    def _stored_tax_ids(
+        self, ids: Iterable[str] | None, payment_intents: Iterable[str] | None
+    ) -> list[str] | None:
+        """The tax transaction ids asked for (looked up by PaymentIntent), or None for every stored one."""
+        if ids is None and payment_intents is None:
+            return None
+        return self._run(lambda client: self._tax_ids(client, ids, payment_intents))
 
     async def _tax_ids(
         self, client: AsyncClient, ids: Iterable[str] | None, payment_intents: Iterable[str] | None
@@ -346,17 +463,17 @@ class Connection:
 
     # -- Climate, Identity, Crypto, Forwarding, Webhooks ----------------------------------------
 
-    def climate_orders(self) -> pl.DataFrame:
+    def climate_orders(self, *, as_of: AsOf = None) -> pl.DataFrame:
         """Climate orders: tonnes, spend (subtotal, fees, total) and delivery status."""
-        return self.frame("climate.order")
+        return self.frame("climate.order", as_of=as_of)
 
-    def climate_products(self) -> pl.DataFrame:
+    def climate_products(self, *, as_of: AsOf = None) -> pl.DataFrame:
         """Climate products with their suppliers."""
-        return self.frame("climate.product")
+        return self.frame("climate.product", as_of=as_of)
 
-    def climate_suppliers(self) -> pl.DataFrame:
+    def climate_suppliers(self, *, as_of: AsOf = None) -> pl.DataFrame:
         """Climate suppliers with their removal pathway."""
-        return self.frame("climate.supplier")
+        return self.frame("climate.supplier", as_of=as_of)
 
     def verification_sessions(self, **filters: Any) -> pl.DataFrame:
         """Identity verification sessions (no personal data: verified outputs stay out)."""
@@ -388,10 +505,6 @@ async def _gather(jobs: Iterable[Awaitable[T]]) -> list[T]:
             return await job
 
     return list(await asyncio.gather(*(gated(job) for job in jobs)))
-
-
-def _concat(res: Resource, parts: Sequence[pl.DataFrame]) -> pl.DataFrame:
-    return pl.concat(parts) if parts else frames.empty(res)
 
 
 async def _list(

@@ -13,7 +13,8 @@
     │   ├── RateLimitError           429 after every retry
     │   ├── APIError                 5xx, 409 lock_timeout, or a body that is not Stripe's JSON
     │   └── ConnectionError          the request never got an answer (network, timeout)
-    └── PaginationError              the server broke the list contract (repeated cursor, empty has_more)
+    ├── PaginationError              the server broke the list contract (repeated cursor, empty has_more)
+    └── StoreError                   the local store cannot be used: unwritable, corrupt, another account's
 
 Every ``StripeError`` carries the HTTP ``status``, Stripe's error ``type``, ``code``, ``param`` and
 ``stripe_message``, the ``request_id``, the endpoint ``path`` and the number of ``attempts``. None of
@@ -39,6 +40,10 @@ class SchemaDriftWarning(UserWarning):
 
 class PaginationError(FinlabError):
     """The server broke the list contract: a repeated cursor, or ``has_more`` with no data."""
+
+
+class StoreError(FinlabError):
+    """The local store cannot be used as asked; the message says why, and nothing stored was changed."""
 
 
 class StripeError(FinlabError):

@@ -40,10 +40,46 @@ def build(resource: str | Resource, objects: Iterable[Mapping[str, Any]]) -> pl.
     res = resource if isinstance(resource, Resource) else get(resource)
     rows = objects if isinstance(objects, Sequence) else list(objects)
     report_unknown_fields(res, rows)
-    raw = pl.DataFrame([_raw_series(res, col, rows) for col in res.columns])
+    return typed(res, raw_frame(res, rows))
+
+
+def raw_frame(res: Resource, rows: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
+    """The frame before typing: one column per `Col`, of type `raw_type`.
+
+    Values of the wrong JSON type become null, reported once with a `SchemaDriftWarning`.
+    """
+    return pl.DataFrame([_raw_series(res, col, rows) for col in res.columns])
+
+
+def typed(res: Resource, raw: pl.DataFrame) -> pl.DataFrame:
+    """Type a `raw_frame` (UTC datetimes, decimals, major-unit money); report unknown enum values once."""
     frame = raw.select(_typed_exprs(res))
     report_unknown_enums(res, frame)
     return frame
+
+
+#: The column `build_raw` adds: each object's compact JSON, exactly as Stripe sent it.
+RAW_COLUMN = "raw"
+
+
+def build_raw(resource: str | Resource, objects: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
+    """`build`, plus a ``raw`` String column holding each object's compact, key-sorted JSON.
+
+    The store keeps it so that a frame can be rebuilt (``build(res, map(json.loads, raw))``) after
+    finlab's schema changes, without fetching anything again.
+
+    >>> build_raw("climate.supplier", [{"id": "climsup_1"}]).get_column("raw").to_list()
+    ['{"id":"climsup_1"}']
+    """
+    res = resource if isinstance(resource, Resource) else get(resource)
+    rows = objects if isinstance(objects, Sequence) else list(objects)
+    texts = [raw_json(row) for row in rows]
+    return build(res, rows).with_columns(pl.Series(RAW_COLUMN, texts, dtype=pl.String()))
+
+
+def raw_json(obj: Mapping[str, Any]) -> str:
+    """The text `build_raw` stores for ``obj``: compact JSON with sorted keys (equal objects, equal text)."""
+    return json.dumps(obj, separators=(",", ":"), sort_keys=True)
 
 
 def empty(resource: str | Resource) -> pl.DataFrame:
@@ -93,7 +129,7 @@ def _raw_series(res: Resource, col: Col, rows: Sequence[Mapping[str, Any]]) -> p
                 "they are set to null in the frame and kept in the raw object.",
             )
             values = [v if v is None or _is_kind(v, col.kind) else None for v in values]
-    return pl.Series(col.name, values, dtype=_raw_type(col))
+    return pl.Series(col.name, values, dtype=raw_type(col))
 
 
 def _is_kind(value: Any, kind: str) -> bool:
@@ -118,7 +154,8 @@ def _is_kind(value: Any, kind: str) -> bool:
     return True
 
 
-def _raw_type(col: Col) -> pl.DataType:
+def raw_type(col: Col) -> pl.DataType:
+    """The column's type as JSON carries it: epoch seconds and minor units as Int64, decimals as text."""
     if col.kind in ("time", "money"):
         return pl.Int64()
     if col.kind in ("tons", "crypto", "json"):

@@ -35,6 +35,8 @@ from typing import ClassVar
 import httpx
 
 from finlab.demo.dataset import ACCOUNT, REFRESH_PREFIX, TRANSACTION, Dataset, Json
+from finlab.demo.faults import Faults
+from finlab.demo.limits import Limits
 
 API_VERSION = "2026-07-29.dahlia"
 #: The bundled demo account's restricted test key (public: it only opens the demo server).
@@ -267,7 +269,7 @@ class _Route:
 
     template: str
     object_type: str
-    kind: str  # "list", "retrieve", "children" (a parent's line items), "find" or "singleton"
+    kind: str  # "list", "retrieve", "children" (a parent's line items), "find", "singleton" or "account"
     permission: str
     filters: Mapping[str, _Filter] = field(default_factory=dict)
     parent: str | None = None
@@ -349,6 +351,7 @@ _ROUTES = (
         filters={"status": _Equals("status", ("active", "all", "expired", "scheduled"), every="all")},
     ),
     _Route("/v1/tax/settings", "tax.settings", "singleton", _read("tax_settings")),
+    _Route("/v1/account", "account", "account", _read("account")),
     *_resource("/v1/climate/orders", "climate.order"),
     *_resource("/v1/climate/products", "climate.product"),
     *_resource("/v1/climate/suppliers", "climate.supplier"),
@@ -487,6 +490,12 @@ class DemoStripe:
     api_keys
         API key -> the ``rak_*_read`` permissions it holds (``None``: every permission).
         Defaults to `DEMO_API_KEY` with full access.
+    account_id
+        The id ``GET /v1/account`` answers (another id simulates another key's account).
+    faults
+        Faults injected into answers (see `finlab.demo.faults`); None: every answer is sound.
+    limits
+        Latency and Stripe's rate limits (see `finlab.demo.limits`); None: instant and unlimited.
 
     Notes
     -----
@@ -494,8 +503,19 @@ class DemoStripe:
     rate limits (429) and injected faults belong there, as options of this class.
     """
 
-    def __init__(self, dataset: Dataset, *, api_keys: Mapping[str, frozenset[str] | None] | None = None):
+    def __init__(
+        self,
+        dataset: Dataset,
+        *,
+        api_keys: Mapping[str, frozenset[str] | None] | None = None,
+        account_id: str = DEMO_ACCOUNT_ID,
+        faults: Faults | None = None,
+        limits: Limits | None = None,
+    ):
         self.dataset = dataset
+        self.account_id = account_id
+        self.faults = faults
+        self.limits = limits
         self.api_keys: dict[str, frozenset[str] | None] = dict(api_keys or {DEMO_API_KEY: None})
         #: The most recent requests answered (up to `REQUEST_LOG_SIZE`), oldest first.
         self.requests: collections.deque[RecordedRequest] = collections.deque(maxlen=REQUEST_LOG_SIZE)
@@ -508,11 +528,16 @@ class DemoStripe:
         return httpx.MockTransport(self.handle)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
-        """Answer one request like Stripe: JSON body, ``Request-Id`` header, Stripe's errors."""
+        """Answer one request like Stripe: JSON body, ``Request-Id`` header, Stripe's errors.
+
+        With `faults`, the answer may be replaced, or `Reset` / `Stall` raised (see `finlab.demo.faults`).
+        """
         with self._lock:
             self._answered += 1
             request_id = f"req_{self._answered:014d}"
         try:
+            if self.limits is not None and (refusal := self.limits.admit(request.url.path)):
+                raise _StripeError(429, refusal, code="rate_limit")
             status, body = 200, self._dispatch(request)
         except _StripeError as error:
             status, body = error.status, error.body(request_id)
@@ -526,9 +551,12 @@ class DemoStripe:
         }
         if status == 405:
             headers["Allow"] = "GET"
-        return httpx.Response(
+        response = httpx.Response(
             status, headers=headers, content=json.dumps(body, separators=(",", ":")).encode()
         )
+        if self.limits is not None:
+            self.limits.wait()
+        return response if self.faults is None else self.faults.inject(request, response)
 
     def _dispatch(self, request: httpx.Request) -> Json:
         key = self._authenticate(request)
@@ -541,7 +569,7 @@ class DemoStripe:
         if allowed is not None and route.permission not in allowed:
             msg = (
                 f"The provided key '{mask_key(key)}' does not have the required permissions for this "
-                f"endpoint on account '{DEMO_ACCOUNT_ID}'. Having the '{route.permission}' permission would "
+                f"endpoint on account '{self.account_id}'. Having the '{route.permission}' permission would "
                 "allow this request to continue."
             )
             raise _StripeError(403, msg)
@@ -558,6 +586,8 @@ class DemoStripe:
             return self._list(route, query, index, path, object_id)
         if route.kind == "find":
             return self._find(query, index)
+        if route.kind == "account":
+            return self._account()
         if route.kind == "singleton":
             if index.settings is None:
                 raise _missing(route.object_type, "", "id")
@@ -644,6 +674,19 @@ class DemoStripe:
         listing = index.listing(children, object_id)
         data, has_more = listing.page(0, len(listing.items), [], 10, backward=False)
         return {**obj, "line_items": {"object": "list", "data": data, "has_more": has_more, "url": path}}
+
+    def _account(self) -> Json:
+        """The account the key belongs to, as ``GET /v1/account`` answers (the fields finlab needs)."""
+        settings = self.dataset.objects.get("tax.settings") or [{}]
+        address = (settings[0].get("head_office") or {}).get("address") or {}
+        return {
+            "id": self.account_id,
+            "object": "account",
+            "business_profile": {"name": "finlab demo"},
+            "country": address.get("country") or "US",
+            "default_currency": "usd",
+            "type": "standard",
+        }
 
     @staticmethod
     def _find(query: _Query, index: _Index) -> Json:

@@ -1,0 +1,165 @@
+"""Helpers for the store, sync and CLI tests: a small demo account, connections, truth frames.
+
+Run as a script it is the child process of the SIGKILL test: it syncs a dataset served over loopback
+into a store, committing after every page, until the parent kills it::
+
+    python tests/storekit.py <base_url> <store root> <dataset dir>
+"""
+
+from __future__ import annotations
+
+import functools
+import marshal
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import polars as pl
+
+from finlab import frames, resources, store
+from finlab.client import AsyncClient, RetryPolicy
+from finlab.connection import Connection
+from finlab.demo.dataset import Dataset, default_dataset, load
+from finlab.demo.server import DEMO_API_KEY, DemoStripe, RecordedRequest
+from finlab.resources import CURRENCY_KEY, PARENT_KEY
+from finlab.sync import Syncer, SyncReport, units
+
+TRANSACTION = "financial_connections.transaction"
+TAX = "tax.transaction"
+LINE_ITEM = "tax.transaction_line_item"
+ORDER = "climate.order"
+
+
+def small_dataset(every: int = 24, tax: int = 30) -> Dataset:
+    """The demo account, thinned: every ``every``-th FC transaction (and all pending), ``tax`` tax
+    transactions with their line items; everything else as it is. A fresh copy on every call."""
+    objects, parents = marshal.loads(_small(every, tax))
+    return Dataset(objects, parents)
+
+
+@functools.cache
+def _small(every: int, tax: int) -> bytes:
+    dataset = default_dataset()
+    txns = dataset[TRANSACTION]
+    dataset.objects[TRANSACTION] = [
+        t for i, t in enumerate(txns) if i % every == 0 or t["status"] == "pending"
+    ]
+    kept = dataset[TAX][:tax]
+    dataset.objects[TAX] = kept
+    ids = {t["id"] for t in kept}
+    dataset.objects[LINE_ITEM] = [li for li in dataset[LINE_ITEM] if dataset.parents.get(li["id"]) in ids]
+    return marshal.dumps((dataset.objects, dataset.parents))
+
+
+def tax_ids(dataset: Dataset) -> list[str]:
+    """Every tax transaction id of the dataset (what finlab 'knows of' on the demo account)."""
+    return [t["id"] for t in dataset[TAX]]
+
+
+@dataclass
+class Demo:
+    """A dataset, the fake Stripe serving it, and a store directory."""
+
+    dataset: Dataset
+    server: DemoStripe
+    root: Path
+
+    @classmethod
+    def start(cls, root: Path, dataset: Dataset | None = None, **server: Any) -> Demo:
+        data = small_dataset() if dataset is None else dataset
+        return cls(data, DemoStripe(data, **server), root)
+
+    def connection(self, **options: Any) -> Connection:
+        """A connection with the store at ``root`` (tax ids read from the dataset at sync time)."""
+        return Connection(
+            DEMO_API_KEY,
+            transport=httpx.MockTransport(self.server.handle),
+            known_tax_ids=lambda: tax_ids(self.dataset),
+            store=self.root,
+            **options,
+        )
+
+    def sync(self, connection: Connection | None = None, **options: Any) -> SyncReport:
+        """Sync everything with `Syncer` options (``batch_pages``, ``windows``, ``tax_batch``)."""
+        conn = connection or self.connection()
+        opened = conn.store
+        assert opened is not None
+
+        async def job(client: AsyncClient) -> SyncReport:
+            syncer = Syncer(client, opened, known_tax_ids=lambda: tax_ids(self.dataset), **options)
+            return await syncer.run(units(None))
+
+        with opened.writing():
+            return conn._run(job)
+
+    def mark(self) -> int:
+        """How many requests the server has answered so far."""
+        return len(self.server.requests)
+
+    def since(self, mark: int) -> list[RecordedRequest]:
+        """The requests answered after ``mark``."""
+        return list(self.server.requests)[mark:]
+
+
+def truth(dataset: Dataset, resource: str) -> pl.DataFrame:
+    """What a store must hold for ``resource``: the dataset's objects as a frame, in store order."""
+    res = resources.get(resource)
+    objects = dataset[res.object]
+    if res.parent is not None:
+        currency = {p["id"]: p.get("currency") for p in dataset[res.parent]}
+        objects = [
+            {
+                **item,
+                PARENT_KEY: dataset.parents[item["id"]],
+                CURRENCY_KEY: currency[dataset.parents[item["id"]]],
+            }
+            for item in objects
+            if dataset.parents.get(item["id"]) in currency
+        ]
+    return store.sort(res, frames.build(res, objects))
+
+
+def stored(root: Path, resource: str, account: str = "acct_1FinlabDemo000000") -> pl.DataFrame:
+    """The frame the store at ``root`` holds for ``resource`` (demo account, test mode)."""
+    return store.Store(root, account, livemode=False).read(resource)
+
+
+def list_ids(server: DemoStripe, request: RecordedRequest) -> list[str]:
+    """Replay a recorded GET on ``server`` and return the ids it answered with.
+
+    Replay on a copy (``DemoStripe(dataset)``): the replay is recorded like any request.
+    """
+    answer = server.handle(
+        httpx.Request(
+            "GET",
+            f"https://api.stripe.com{request.path}",
+            params=list(request.params),
+            headers={"Authorization": f"Bearer {DEMO_API_KEY}"},
+        )
+    ).json()
+    return [obj["id"] for obj in answer.get("data", [answer])]
+
+
+def child(argv: Sequence[str]) -> None:
+    """The SIGKILL tests' child: sync over loopback, one commit per page, until killed or done.
+
+    An optional fourth argument is a number of retries, made at once, with a 0.5 s read timeout
+    (for a server that injects faults, see tests/test_crash.py).
+    """
+    url, root, data, *retries = argv
+    dataset = load(Path(data))
+    retry = None
+    if retries:
+        retry = RetryPolicy(max_retries=int(retries[0]), base_delay=0, max_delay=0, timeout=0.5)
+    conn = Connection(
+        DEMO_API_KEY, base_url=url, store=root, known_tax_ids=lambda: tax_ids(dataset), retry=retry
+    )
+    demo = Demo(dataset, DemoStripe(dataset), Path(root))
+    demo.sync(conn, batch_pages=1, tax_batch=3)
+
+
+if __name__ == "__main__":
+    child(sys.argv[1:])
