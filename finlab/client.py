@@ -21,14 +21,14 @@ import os
 import random
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 
-from finlab import errors
+from finlab import errors, resources
 
 API_VERSION = "2026-07-29.dahlia"
 DEFAULT_BASE_URL = "https://api.stripe.com"
@@ -37,6 +37,7 @@ KEY_PATTERN = re.compile(r"^(sk|rk)_(test|live)_[A-Za-z0-9]{8,}$")
 log = logging.getLogger("finlab.client")
 
 Params = Mapping[str, Any]
+T = TypeVar("T")
 
 #: What a request can fail with before a response is in hand: the network, or a body that cannot be
 #: decoded (e.g. a truncated gzip transfer).
@@ -54,6 +55,35 @@ class Budget(Protocol):
 
     def rate_limited(self, path: str) -> None:
         """Stripe answered 429 for ``path``: slow down."""
+
+
+@dataclass(frozen=True)
+class Decoder(Generic[T]):
+    """How the body of a 200 becomes a value.
+
+    ``parse`` returns None for a body that is not ``what`` (an HTML page from a proxy, truncated JSON,
+    another object): the response counts as malformed and is retried. It may raise a `FinlabError`
+    for a well-formed body that cannot be used (that is not retried).
+    """
+
+    parse: Callable[[bytes], T | None]
+    what: str
+
+
+def json_object(expect: str | None = None) -> Decoder[dict[str, Any]]:
+    """The usual decoder: a JSON object whose ``object`` is ``expect`` (any object if None).
+
+    >>> json_object("list").parse(b'{"object": "list", "data": []}')
+    {'object': 'list', 'data': []}
+    >>> json_object("list").parse(b"<html>") is None
+    True
+    """
+
+    def parse(content: bytes) -> dict[str, Any] | None:
+        body = _parse_object(content)
+        return body if body is not None and (expect is None or body.get("object") == expect) else None
+
+    return Decoder(parse, f"a JSON {expect!r} object" if expect else "a JSON object")
 
 
 def key_mode(api_key: str) -> str:
@@ -244,33 +274,32 @@ class RequestPolicy:
         path: str,
         attempt: int,
         budget: Budget | None,
-        expect: str | None = None,
-    ) -> dict[str, Any] | Retry:
-        """Decide what one attempt's outcome means: the body, a `Retry`, or a raised error."""
+        decoder: Decoder[T],
+    ) -> T | Retry:
+        """Decide what one attempt's outcome means: the decoded body, a `Retry`, or a raised error."""
         if not isinstance(outcome, httpx.Response):
             return self.judge_exception(outcome, path, attempt)
         if outcome.status_code == 429 and budget is not None:
             budget.rate_limited(path)
-        return self.judge_response(outcome, path, attempt, expect)
+        return self.judge_response(outcome, path, attempt, decoder)
 
     def judge_response(
-        self, response: httpx.Response, path: str, attempt: int, expect: str | None = None
-    ) -> dict[str, Any] | Retry:
-        """Parsed JSON for a good response; else a `Retry` or raise the typed error.
+        self, response: httpx.Response, path: str, attempt: int, decoder: Decoder[T]
+    ) -> T | Retry:
+        """The decoded body of a good response; else a `Retry` or raise the typed error.
 
-        ``expect`` names the ``object`` the body must be (e.g. ``"list"``); anything else on a 200
-        (an HTML page from a proxy, truncated JSON, another object) counts as malformed and is retried.
+        A 200 whose body ``decoder`` refuses counts as malformed and is retried.
         """
         request_id = _scrub_value(response.headers.get("request-id"), self._api_key)
         status = response.status_code
         if status == 200:
-            body = _parse_object(response.content)
-            if body is not None and (expect is None or body.get("object") == expect):
+            body = decoder.parse(response.content)
+            if body is not None:
                 return body
-            wanted = f"a JSON {expect!r} object" if expect else "a JSON object"
+            wanted = decoder.what
             error: errors.StripeError = errors.APIError(
-                f"Stripe returned a malformed body for GET {path} (request {request_id}): "
-                f"not {wanted}. A proxy or a truncated transfer may be in the way.",
+                f"Stripe returned a malformed body for GET {path} [{_request(request_id)}, "
+                f"{attempt} attempt(s)]: not {wanted}. A proxy or a truncated transfer may be in the way.",
                 status=status,
                 request_id=request_id,
                 path=path,
@@ -341,12 +370,14 @@ class RequestPolicy:
         stripe_message = detail.get("message") if isinstance(detail.get("message"), str) else None
         code = detail.get("code")
         cls = _ERROR_BY_STATUS.get(status, errors.APIError)
-        hint = _HINTS.get(cls, "")
+        hint = _permission_hint(path) if cls is errors.PermissionError else _HINTS.get(cls, "")
+        if not hint and (status >= 500 or code == "lock_timeout"):
+            hint = "Stripe (or a proxy on the way) kept failing; run again later"
         text = f"GET {path} failed with HTTP {status}"
         if code:
             text += f" ({code})"
         text += f": {stripe_message or 'no error message from Stripe'}"
-        text += f" [request {request_id}, {attempt} attempt(s)]"
+        text += f" [{_request(request_id)}, {attempt} attempt(s)]"
         if hint:
             text += f". {hint}"
         key = self._api_key
@@ -365,9 +396,24 @@ class RequestPolicy:
 
 _HINTS: dict[type[errors.StripeError], str] = {
     errors.AuthenticationError: "Check STRIPE_API_KEY (or api_key=): it is missing, mistyped or revoked",
-    errors.PermissionError: "Grant the key the read permission named above in the Dashboard",
     errors.RateLimitError: "Stripe kept rate limiting; lower the request rate or run again later",
 }
+
+
+def _request(request_id: str | None) -> str:
+    """How a message names the request: Stripe's Request-Id, or that the answer had none."""
+    return f"request {request_id}" if request_id else "no Request-Id"
+
+
+def _permission_hint(path: str) -> str:
+    """What to grant a restricted key that got 403 on ``path``: the resource and its read permission."""
+    res = resources.for_path(path)
+    if res is None:
+        return "Grant the restricted key the read permission Stripe names above, in the Dashboard"
+    return (
+        f"Reading {res.object} (stripe.{res.method}()) needs the read permission {res.permission!r}: "
+        "grant it to the restricted key in the Stripe Dashboard (Developers > API keys), then run again"
+    )
 
 
 def _retryable(error: errors.StripeError) -> bool:
@@ -412,6 +458,26 @@ def _scrub_value(value: Any, api_key: str) -> Any:
     return _scrub(value, api_key) if isinstance(value, str) else value
 
 
+def check_outgoing(request: httpx.Request) -> None:
+    """The last check as a request leaves, whatever built it: GET only, and https off loopback."""
+    if request.method != "GET":
+        msg = f"finlab only reads: refusing to send {request.method} {request.url.path}. Only GET is allowed."
+        raise errors.ConfigurationError(msg)
+    if request.url.scheme != "https" and not (
+        request.url.scheme == "http" and _is_loopback(request.url.host)
+    ):
+        msg = (
+            f"Refusing to send a request to {request.url.scheme}://{request.url.host}: the API key may only "
+            "travel over https, or over http to a loopback address."
+        )
+        raise errors.ConfigurationError(msg)
+
+
+async def check_outgoing_async(request: httpx.Request) -> None:
+    """`check_outgoing` for the async client's event hooks."""
+    check_outgoing(request)
+
+
 def _resolve_key(api_key: str | None) -> str:
     return check_api_key(api_key if api_key is not None else os.environ.get("STRIPE_API_KEY"))
 
@@ -454,7 +520,9 @@ class Client:
             _resolve_key(api_key), stripe_account=stripe_account, base_url=base_url, retry=retry
         )
         self.budget = budget
-        self._http = httpx.Client(transport=transport, timeout=_timeout(retry))
+        self._http = httpx.Client(
+            transport=transport, timeout=_timeout(retry), event_hooks={"request": [check_outgoing]}
+        )
 
     def __repr__(self) -> str:
         return f"Client({self.policy!r})"
@@ -463,6 +531,17 @@ class Client:
         self, method: str, path: str, params: Params | None = None, expect: str | None = None
     ) -> dict[str, Any]:
         """Send ``method path`` (GET only) and return the decoded JSON object."""
+        return self._send(method, path, params, json_object(expect))
+
+    def get(self, path: str, params: Params | None = None, expect: str | None = None) -> dict[str, Any]:
+        """GET ``path`` with Stripe-encoded ``params``; ``expect`` is the object type the body must be."""
+        return self.request("GET", path, params, expect)
+
+    def get_as(self, path: str, params: Params | None, decoder: Decoder[T]) -> T:
+        """GET ``path`` and return its body as ``decoder`` reads it (retried while malformed)."""
+        return self._send("GET", path, params, decoder)
+
+    def _send(self, method: str, path: str, params: Params | None, decoder: Decoder[T]) -> T:
         request = self.policy.build(method, path, params)
         attempt = 0
         while True:
@@ -474,14 +553,10 @@ class Client:
                 outcome: httpx.Response | Failure = self._http.send(request)
             except (httpx.TransportError, httpx.DecodingError) as exc:
                 outcome = exc
-            verdict = self.policy.settle(outcome, path, attempt, self.budget, expect)
+            verdict = self.policy.settle(outcome, path, attempt, self.budget, decoder)
             if not isinstance(verdict, Retry):
                 return verdict
             time.sleep(verdict.delay)
-
-    def get(self, path: str, params: Params | None = None, expect: str | None = None) -> dict[str, Any]:
-        """GET ``path`` with Stripe-encoded ``params``; ``expect`` is the object type the body must be."""
-        return self.request("GET", path, params, expect)
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -514,7 +589,12 @@ class AsyncClient:
         )
         self.budget = budget
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        self._http = httpx.AsyncClient(transport=transport, timeout=_timeout(retry), limits=limits)
+        self._http = httpx.AsyncClient(
+            transport=transport,
+            timeout=_timeout(retry),
+            limits=limits,
+            event_hooks={"request": [check_outgoing_async]},
+        )
 
     def __repr__(self) -> str:
         return f"AsyncClient({self.policy!r})"
@@ -523,6 +603,17 @@ class AsyncClient:
         self, method: str, path: str, params: Params | None = None, expect: str | None = None
     ) -> dict[str, Any]:
         """Send ``method path`` (GET only) and return the decoded JSON object."""
+        return await self._send(method, path, params, json_object(expect))
+
+    async def get(self, path: str, params: Params | None = None, expect: str | None = None) -> dict[str, Any]:
+        """GET ``path`` with Stripe-encoded ``params``; ``expect`` is the object type the body must be."""
+        return await self.request("GET", path, params, expect)
+
+    async def get_as(self, path: str, params: Params | None, decoder: Decoder[T]) -> T:
+        """GET ``path`` and return its body as ``decoder`` reads it (retried while malformed)."""
+        return await self._send("GET", path, params, decoder)
+
+    async def _send(self, method: str, path: str, params: Params | None, decoder: Decoder[T]) -> T:
         request = self.policy.build(method, path, params)
         attempt = 0
         while True:
@@ -534,14 +625,10 @@ class AsyncClient:
                 outcome: httpx.Response | Failure = await self._http.send(request)
             except (httpx.TransportError, httpx.DecodingError) as exc:
                 outcome = exc
-            verdict = self.policy.settle(outcome, path, attempt, self.budget, expect)
+            verdict = self.policy.settle(outcome, path, attempt, self.budget, decoder)
             if not isinstance(verdict, Retry):
                 return verdict
             await asyncio.sleep(verdict.delay)
-
-    async def get(self, path: str, params: Params | None = None, expect: str | None = None) -> dict[str, Any]:
-        """GET ``path`` with Stripe-encoded ``params``; ``expect`` is the object type the body must be."""
-        return await self.request("GET", path, params, expect)
 
     async def aclose(self) -> None:
         """Close the connection pool."""

@@ -15,6 +15,7 @@ Decimal(precision=38, scale=9)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -606,6 +607,13 @@ _RESOURCES: tuple[Resource, ...] = (
 
 RESOURCES: dict[str, Resource] = {r.object: r for r in _RESOURCES}
 BY_METHOD: dict[str, Resource] = {r.method: r for r in _RESOURCES}
+#: Request paths -> the resource they read; tax associations lead to tax transactions.
+_BY_PATH = [
+    (re.compile(re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(template))), r)
+    for r in _RESOURCES
+    for template in (r.list_path, r.retrieve_path)
+    if template is not None
+] + [(re.compile(re.escape("/v1/tax/associations/find")), RESOURCES["tax.transaction"])]
 
 
 def get(name: str) -> Resource:
@@ -616,6 +624,15 @@ def get(name: str) -> Resource:
         msg = f"Unknown resource {name!r}. Use one of: {known}."
         raise ConfigurationError(msg)
     return resource
+
+
+def for_path(path: str) -> Resource | None:
+    """The resource a request path reads (a list, an object or a parent's line items), or None.
+
+    >>> for_path("/v1/tax/transactions/tax_1/line_items").permission
+    'rak_tax_transaction_read'
+    """
+    return next((res for pattern, res in _BY_PATH if pattern.fullmatch(path)), None)
 
 
 def schema(name: str) -> pl.Schema:

@@ -146,14 +146,14 @@ def list_ids(server: DemoStripe, request: RecordedRequest) -> list[str]:
 def child(argv: Sequence[str]) -> None:
     """The SIGKILL tests' child: sync over loopback, one commit per page, until killed or done.
 
-    An optional fourth argument is a number of retries, made at once, with a 0.5 s read timeout
+    An optional fourth argument is a number of retries, made at once, with a 1 s read timeout
     (for a server that injects faults, see tests/test_crash.py).
     """
     url, root, data, *retries = argv
     dataset = load(Path(data))
     retry = None
     if retries:
-        retry = RetryPolicy(max_retries=int(retries[0]), base_delay=0, max_delay=0, timeout=0.5)
+        retry = RetryPolicy(max_retries=int(retries[0]), base_delay=0, max_delay=0, timeout=1.0)
     conn = Connection(
         DEMO_API_KEY, base_url=url, store=root, known_tax_ids=lambda: tax_ids(dataset), retry=retry
     )

@@ -7,6 +7,8 @@ The modules:
 - :mod:`finlab.analysis.tax`: Stripe Tax liability per filing period and jurisdiction, registration
   gaps and expiries, per-registration filing summaries.
 - :mod:`finlab.analysis.carbon`: Stripe Climate spend, tonnes, cost per tonne and removal-pathway mix.
+- :mod:`finlab.analysis.operations`: identity verification funnel, forwarding health, webhook
+  endpoints, crypto onramp sessions.
 
 Conventions every function follows:
 

@@ -5,6 +5,7 @@ The modules:
 - :mod:`finlab.charts.cash_flow`: in/out bars, net line and balance line per currency.
 - :mod:`finlab.charts.tax`: stacked tax bars by jurisdiction and period; period x jurisdiction heat map.
 - :mod:`finlab.charts.carbon`: spend over time, tonnes delivered vs outstanding, removal-pathway mix.
+- :mod:`finlab.charts.operations`: identity verification funnel, forwarding outcomes per destination.
 - :mod:`finlab.charts.theme`: the ``"finlab"`` theme, enabled when this package is imported.
 
 Builders take the *aggregated* frames of :mod:`finlab.analysis`, never raw transactions, so charts

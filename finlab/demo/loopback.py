@@ -2,7 +2,8 @@
 
 Each request is converted into an `httpx.Request`, answered by `DemoStripe.handle` and written
 back unchanged, so the socket server adds transport only: behaviour (latency, 429s, faults)
-belongs to `DemoStripe`.
+belongs to `DemoStripe`. Transport faults are the exception: on `Reset` the socket is reset, and on
+`Stall` the connection stays silent past the client's read timeout.
 
 Examples
 --------
@@ -16,13 +17,19 @@ Examples
 
 from __future__ import annotations
 
+import socket
+import struct
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
+from typing import Any
 
 import httpx
 
 from finlab.demo.dataset import default_dataset
+from finlab.demo.faults import DEFAULT_STALL, Reset, Stall
+from finlab.demo.limits import Limits
 from finlab.demo.server import DEMO_API_KEY, DemoStripe
 
 DEFAULT_PORT = 12111
@@ -32,10 +39,19 @@ _OWN_HEADERS = frozenset({"connection", "content-length", "transfer-encoding"})
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    #: Connections the kernel queues before they are accepted: 100+ clients may connect at once.
+    request_queue_size = 256
 
     def __init__(self, address: tuple[str, int], stripe: DemoStripe):
         super().__init__(address, _Handler)
         self.stripe = stripe
+        #: Set when the server closes: stalled connections stop waiting.
+        self.closing = threading.Event()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Stay quiet when a client went away mid-request (it reset, timed out or was killed)."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -51,7 +67,16 @@ class _Handler(BaseHTTPRequestHandler):
             headers=list(self.headers.items()),
             content=self.rfile.read(length) if length else b"",
         )
-        response = self.server.stripe.handle(request)
+        try:
+            response = self.server.stripe.handle(request)
+        except Reset:
+            self._reset()
+            return
+        except Stall:
+            faults = self.server.stripe.faults
+            self.server.closing.wait(faults.stall if faults is not None else DEFAULT_STALL)
+            self.close_connection = True
+            return
         self.send_response(response.status_code)
         for name, value in response.headers.multi_items():
             if name.lower() not in _OWN_HEADERS:
@@ -60,6 +85,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(response.content)
+
+    def _reset(self) -> None:
+        """Drop the connection with a TCP reset (RST) instead of an answer, as a failing proxy does."""
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()  # the reset goes out once the handler's files are closed too
+        self.close_connection = True
 
     # http.server dispatches on these names; every method goes to DemoStripe, which answers 405.
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _relay  # noqa: N815
@@ -94,6 +125,7 @@ class LoopbackServer:
 
     def close(self) -> None:
         """Stop serving and release the port."""
+        self._httpd.closing.set()
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join()
@@ -112,12 +144,13 @@ def serve(stripe: DemoStripe, host: str = "127.0.0.1", port: int = 0) -> Loopbac
     return LoopbackServer(stripe, host, port)
 
 
-def serve_forever(*, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> None:
+def serve_forever(*, host: str = "127.0.0.1", port: int = DEFAULT_PORT, limits: Limits | None = None) -> None:
     """Serve the bundled demo account until interrupted, printing its URL and API key.
 
-    ``KeyboardInterrupt`` propagates to the caller once the port is released.
+    ``limits`` adds latency and Stripe's rate limits (see `finlab.demo.limits`). ``KeyboardInterrupt``
+    propagates to the caller once the port is released.
     """
-    with serve(DemoStripe(default_dataset()), host, port) as server:
+    with serve(DemoStripe(default_dataset(), limits=limits), host, port) as server:
         print(f"Demo Stripe listening on {server.url}", flush=True)
         print(f"API key: {DEMO_API_KEY}  (Ctrl+C stops it)", flush=True)
         server.wait()

@@ -1,0 +1,165 @@
+"""HTML for KPI tiles and tables: shared by the dashboards and the static report.
+
+Money is shown in major units with its currency code (``1,234.56 USD``, ``1,500 JPY``), using the
+``<name>_major`` Decimal column the analysis puts beside every Int64 minor-unit column ``<name>``.
+Markup carries stable classes and ``data-*`` attributes (``finlab-kpi-tile``, ``data-name``,
+``data-currency``, ``data-column``) so that browser tests can find and read values. Styles are inline:
+no stylesheet or font is fetched.
+
+Examples
+--------
+>>> from decimal import Decimal
+>>> format_money(Decimal("1234.5"), "usd"), format_money(Decimal("1500"), "jpy")
+('1,234.50 USD', '1,500 JPY')
+>>> Kpi("Net", money={"usd": Decimal("12.5")}).lines()
+['12.50 USD']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from html import escape
+
+import polars as pl
+
+from finlab.money import exponent
+from finlab.resources import MAJOR_SUFFIX
+
+__all__ = [
+    "MAX_TABLE_ROWS",
+    "MISSING",
+    "Kpi",
+    "format_money",
+    "format_value",
+    "kpi_html",
+    "table_html",
+]
+
+#: Rows a table shows; the frame behind it keeps them all.
+MAX_TABLE_ROWS = 400
+#: Shown where a value is unknown or there is nothing to show.
+MISSING = "—"
+
+TILE_STYLE = (
+    "border:1px solid #e4e7eb;border-radius:6px;padding:8px 12px;min-width:150px;"
+    "font-family:'Segoe UI','Helvetica Neue',Arial,sans-serif;color:#1f2933"
+)
+LABEL_STYLE = "font-size:12px;color:#52606d"
+VALUE_STYLE = "font-size:18px;font-weight:600;white-space:nowrap"
+TABLE_STYLE = (
+    "border-collapse:collapse;font-size:12px;font-family:'Segoe UI','Helvetica Neue',Arial,sans-serif"
+)
+CELL_STYLE = "padding:2px 8px;border-bottom:1px solid #e4e7eb"
+
+
+@dataclass(frozen=True)
+class Kpi:
+    """One KPI tile: a label and either money per currency (major units) or a single number.
+
+    ``money`` maps lower-case currency codes to Decimal major units; amounts in two currencies are
+    never added up, so a tile shows one line per currency. ``number`` is a count or a quantity shown
+    with ``unit`` (``"t"`` for tonnes).
+    """
+
+    label: str
+    money: Mapping[str, Decimal] = field(default_factory=dict)
+    number: int | Decimal | None = None
+    unit: str = ""
+
+    def lines(self) -> list[str]:
+        """The tile's values as display text, one line per currency (``["—"]`` when empty)."""
+        if self.money:
+            return [format_money(amount, code) for code, amount in sorted(self.money.items())]
+        if self.number is None:
+            return [MISSING]
+        text = f"{self.number:,}" if isinstance(self.number, int) else f"{self.number:,.3f}"
+        return [f"{text} {self.unit}".strip()]
+
+
+def format_money(amount: Decimal | None, currency: str) -> str:
+    """``1,234.56 USD``: major units with the currency's own number of decimals."""
+    if amount is None:
+        return MISSING
+    return f"{amount:,.{exponent(currency)}f} {currency.upper()}"
+
+
+def format_value(value: object) -> str:
+    """A cell value as text: dates ISO, decimals without trailing zeros, floats to 3 decimals."""
+    if value is None:
+        return MISSING
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M UTC")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return f"{value.normalize():,f}"
+    if isinstance(value, float):
+        return f"{value:,.3f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    if isinstance(value, list):
+        return ", ".join(format_value(item) for item in value)
+    return str(value)
+
+
+def kpi_html(name: str, kpi: Kpi) -> str:
+    """One tile: ``<div class="finlab-kpi-tile" data-name=...>`` with its label and value lines."""
+    values = "".join(
+        f'<div class="finlab-kpi-value" data-currency="{escape(code)}" style="{VALUE_STYLE}">'
+        f"{escape(format_money(amount, code))}</div>"
+        for code, amount in sorted(kpi.money.items())
+    ) or "".join(
+        f'<div class="finlab-kpi-value" style="{VALUE_STYLE}">{escape(line)}</div>' for line in kpi.lines()
+    )
+    return (
+        f'<div class="finlab-kpi-tile" data-name="{escape(name)}" style="{TILE_STYLE}">'
+        f'<div class="finlab-kpi-label" style="{LABEL_STYLE}">{escape(kpi.label)}</div>{values}</div>'
+    )
+
+
+def table_html(frame: pl.DataFrame, name: str, *, max_rows: int = MAX_TABLE_ROWS) -> str:
+    """An HTML table of ``frame``; each money column shows its ``_major`` twin with the row's currency.
+
+    Shows at most ``max_rows`` rows and says how many were left out.
+    """
+    money = {c for c in frame.columns if c + MAJOR_SUFFIX in frame.columns and "currency" in frame.columns}
+    columns = [
+        c for c in frame.columns if not (c.endswith(MAJOR_SUFFIX) and c.removesuffix(MAJOR_SUFFIX) in money)
+    ]
+    head = "".join(
+        f'<th data-column="{escape(c)}" style="{CELL_STYLE};text-align:left">{escape(_header(c))}</th>'
+        for c in columns
+    )
+    body = []
+    for row in frame.head(max_rows).iter_rows(named=True):
+        cells = []
+        for column in columns:
+            if column in money:
+                text = format_money(row[column + MAJOR_SUFFIX], row["currency"] or "")
+            else:
+                text = format_value(row[column])
+            align = "right" if column in money or isinstance(row[column], int | float | Decimal) else "left"
+            style = f"{CELL_STYLE};text-align:{align}"
+            cells.append(f'<td data-column="{escape(column)}" style="{style}">{escape(text)}</td>')
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    if frame.is_empty():
+        body.append(
+            f'<tr><td colspan="{len(columns)}" style="{CELL_STYLE}">No rows for this selection.</td></tr>'
+        )
+    note = ""
+    if frame.height > max_rows:
+        note = (
+            f'<p class="finlab-table-note">Showing the first {max_rows:,} of {frame.height:,} rows; '
+            "the dashboard's frames hold them all.</p>"
+        )
+    return (
+        f'<table class="finlab-table" data-name="{escape(name)}" style="{TABLE_STYLE}">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{note}"
+    )
+
+
+def _header(column: str) -> str:
+    return column.replace("_", " ").capitalize()

@@ -1,0 +1,104 @@
+"""Offline chart rendering in JupyterLab and Voilà: the one place that sets it up.
+
+Altair's default renderer loads Vega from a CDN, so charts stay blank without internet. Here charts
+are `ChartWidget` widgets: ``alt.JupyterChart`` (anywidget) running the JavaScript bundle that
+vl-convert builds from the packages installed with it (Altair's ``JupyterChart.enable_offline``):
+nothing is fetched. Each chart widget carries that bundle (~900 KB) in its state, so notebooks are
+committed with outputs stripped.
+
+Building the bundle takes vl-convert a few seconds, in every new kernel. It is therefore kept in
+``$XDG_CACHE_HOME/finlab`` (default ``~/.cache/finlab``), one file per Altair and vl-convert version;
+an unreadable or unwritable cache only means bundling again.
+
+`enable_offline_rendering` also makes ``"finlab"`` Altair's renderer, so that a chart left as a cell's
+last expression shows as a `ChartWidget` too. Unlike Altair's ``"jupyter"`` renderer it passes the
+spec on as it is instead of rebuilding the chart from it (which refuses the top-level ``width`` and
+``height`` that the finlab theme puts on concatenated, multi-currency charts).
+
+Examples
+--------
+>>> enable_offline_rendering()  # doctest: +SKIP
+>>> chart_widget(alt.Chart({"values": [{"x": 1}]}).mark_point().encode(x="x:Q"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import altair as alt
+
+from finlab.charts import Chart
+
+__all__ = ["RENDERER", "ChartWidget", "bundle_path", "chart_widget", "enable_offline_rendering"]
+
+#: Name of the Altair renderer `enable_offline_rendering` enables.
+RENDERER = "finlab"
+
+
+class ChartWidget(alt.JupyterChart):
+    """``alt.JupyterChart`` with Vega bundled in (set by `enable_offline_rendering`): renders offline."""
+
+    #: Whether ``_esm`` holds the offline bundle yet.
+    _offline = False
+
+
+def bundle_path() -> Path:
+    """Where the offline JavaScript bundle of this Altair and vl-convert is cached."""
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    name = f"jupyterchart-altair-{alt.__version__}-vl-convert-{version('vl-convert-python')}.js"
+    return root / "finlab" / name
+
+
+def enable_offline_rendering() -> None:
+    """Render charts offline: `ChartWidget` gets the bundled JavaScript, ``"finlab"`` becomes the renderer.
+
+    Idempotent. Reads the bundle from the cache (`bundle_path`), else has vl-convert build it
+    (a few seconds) and caches it.
+    """
+    if not ChartWidget._offline:
+        ChartWidget._esm = _offline_bundle()
+        ChartWidget._offline = True
+    alt.renderers.register(RENDERER, _render)
+    alt.renderers.enable(RENDERER)
+
+
+def chart_widget(chart: Chart, name: str = "chart") -> ChartWidget:
+    """A chart widget (CSS classes ``finlab-chart`` and ``finlab-chart-<name>``) rendered offline."""
+    enable_offline_rendering()
+    widget = ChartWidget(chart)
+    widget.add_class("finlab-chart")
+    widget.add_class(f"finlab-chart-{name}")
+    return widget
+
+
+def _render(spec: dict[str, Any], **metadata: Any) -> Any:
+    """Altair renderer: the spec as it is, in a `ChartWidget` (whose mimebundle it returns)."""
+    # No chart object: its ``chart`` trait may be None, and the spec is set as given.
+    widget = ChartWidget(None, embed_options=metadata.get("embed_options"))  # type: ignore[arg-type]
+    widget.spec = spec
+    widget.add_class("finlab-chart")
+    return widget._repr_mimebundle_()
+
+
+def _offline_bundle() -> str:
+    """The JavaScript of an offline ``JupyterChart``: from the cache, else built and cached."""
+    path = bundle_path()
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        pass
+    alt.JupyterChart.enable_offline(offline=True)
+    bundle = str(alt.JupyterChart._esm)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(bundle, encoding="utf-8")
+        partial.replace(path)  # atomic: kernels starting together never read half a file
+    except OSError:  # an unwritable cache only means bundling again in the next kernel
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+    return bundle

@@ -1,0 +1,253 @@
+"""Tax-liability dashboard: Stripe Tax collected, reversed and net per filing period and jurisdiction.
+
+Controls: filing period (month / quarter / year), timezone, From / To dates on ``tax_date`` (To is
+inclusive), currency, jurisdictions (multi-select). With registrations it also flags tax collected
+where no registration was active, and registrations expiring within 60 days of ``now`` (see
+:func:`finlab.analysis.tax.registration_flags`).
+
+Examples
+--------
+>>> import finlab
+>>> dashboard = TaxLiabilityDashboard.from_connection(finlab.connect())  # doctest: +SKIP
+>>> dashboard.controls.period.value = "quarter"  # doctest: +SKIP
+>>> dashboard.kpis["net_tax"].money  # doctest: +SKIP
+{'eur': Decimal('...'), 'gbp': ..., 'jpy': ..., 'usd': ...}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import ipywidgets as widgets
+import polars as pl
+
+from finlab.analysis import between
+from finlab.analysis.tax import (
+    FILING_PERIODS,
+    FLAG_EXPIRING,
+    FLAG_UNREGISTERED,
+    REGISTRATION_FLAGS_SCHEMA,
+    registration_flags,
+    tax_liability,
+    tax_lines,
+)
+from finlab.charts.tax import tax_bars, tax_heatmap
+from finlab.connection import Connection
+from finlab.dashboards.base import (
+    Controls,
+    Dashboard,
+    Table,
+    View,
+    as_date,
+    choice_control,
+    currency_control,
+    date_control,
+    date_window,
+    money_totals,
+    multi_control,
+    selected_currency,
+    timezone_control,
+)
+from finlab.dashboards.html import Kpi
+
+__all__ = ["TaxLiabilityControls", "TaxLiabilityDashboard", "tax_liability_view"]
+
+LIABILITY_COLUMNS = (
+    "period_start",
+    "period_end",
+    "jurisdiction",
+    "currency",
+    "tax_behavior",
+    "line_count",
+    "taxable_amount",
+    "tax_collected",
+    "tax_reversed",
+    "net_tax",
+)
+FLAG_COLUMNS = (
+    "flag",
+    "jurisdiction",
+    "registration",
+    "expires_at",
+    "days_to_expiry",
+    "currency",
+    "line_count",
+    "first_tax_date",
+    "last_tax_date",
+    "tax_collected",
+)
+
+
+@dataclass(frozen=True)
+class TaxLiabilityControls(Controls):
+    """The tax dashboard's widgets; set ``.value`` on any of them to recompute."""
+
+    period: widgets.ToggleButtons
+    timezone: widgets.Dropdown
+    start: widgets.DatePicker
+    end: widgets.DatePicker
+    currency: widgets.Dropdown
+    jurisdictions: widgets.SelectMultiple
+
+
+def tax_liability_view(
+    lines: pl.DataFrame,
+    registrations: pl.DataFrame | None = None,
+    *,
+    now: date | datetime,
+    period: str = "month",
+    timezone: str = "UTC",
+    start: date | None = None,
+    end: date | None = None,
+    currency: str | None = None,
+    jurisdictions: Iterable[str] | None = None,
+) -> View:
+    """The tax `View` of ``lines`` (from :func:`finlab.analysis.tax.tax_lines`).
+
+    Frames: ``lines`` (the selected lines), ``liability`` (``TAX_LIABILITY_SCHEMA``) and ``flags``
+    (``REGISTRATION_FLAGS_SCHEMA``; empty without registrations). ``end`` is inclusive.
+    """
+    first, stop, notes = date_window(start, end)
+    condition = between("tax_date", first, stop, timezone)
+    if currency is not None:
+        condition &= pl.col("currency") == currency
+    if jurisdictions is not None:
+        condition &= pl.col("jurisdiction").is_in(list(jurisdictions))
+    chosen = lines.filter(condition)
+    liability = tax_liability(chosen, period=period, timezone=timezone)
+    kpis = {
+        "tax_collected": Kpi("Tax collected", money_totals(liability, "tax_collected")),
+        "tax_reversed": Kpi("Tax reversed (refunds)", money_totals(liability, "tax_reversed")),
+        "net_tax": Kpi("Net tax liability", money_totals(liability, "net_tax")),
+        "taxable_amount": Kpi("Taxable amount", money_totals(liability, "taxable_amount")),
+        "jurisdictions": Kpi("Jurisdictions", number=liability["jurisdiction"].n_unique()),
+        "line_items": Kpi("Line items", number=chosen.height),
+    }
+    tables = {
+        "liability": Table("Tax per filing period and jurisdiction", _display(liability, LIABILITY_COLUMNS))
+    }
+    flags = pl.DataFrame(schema=REGISTRATION_FLAGS_SCHEMA)
+    if registrations is not None:
+        flags = registration_flags(chosen, registrations, now=now)
+        unregistered = flags.filter(pl.col("flag") == FLAG_UNREGISTERED)
+        kpis["unregistered"] = Kpi(
+            "Collected without registration", number=unregistered["jurisdiction"].n_unique()
+        )
+        kpis["expiring"] = Kpi(
+            "Registrations expiring in 60 days", number=flags.filter(pl.col("flag") == FLAG_EXPIRING).height
+        )
+        tables["flags"] = Table("Needs attention", _display(flags, FLAG_COLUMNS))
+    return View(
+        frames={"lines": chosen, "liability": liability, "flags": flags},
+        kpis=kpis,
+        charts={"liability": tax_bars(liability), "heatmap": tax_heatmap(liability)},
+        tables=tables,
+        notes=notes,
+    )
+
+
+def _display(frame: pl.DataFrame, columns: Iterable[str]) -> pl.DataFrame:
+    names = list(columns)
+    return frame.select(*names, *(c + "_major" for c in names if c + "_major" in frame.columns))
+
+
+class TaxLiabilityDashboard(Dashboard[TaxLiabilityControls]):
+    """Stripe Tax liability per filing period and jurisdiction, recomputed in memory on each change.
+
+    Parameters
+    ----------
+    line_items, transactions
+        ``tax.transaction_line_item`` and ``tax.transaction`` frames (``stripe.tax_line_items()``,
+        ``stripe.tax_transactions()``), joined once with :func:`finlab.analysis.tax.tax_lines`.
+        Or use `from_connection`, which fetches them (and the registrations) once.
+    registrations
+        ``tax.registration`` frame; without it there are no registration flags.
+    now
+        The instant registrations are checked against for expiry (default: the current time).
+    period, timezone, start, end, currency, jurisdictions
+        Initial control values: ``month``/``quarter``/``year``, an IANA timezone, the first and last
+        tax date shown (inclusive; dates or ISO strings), a currency and jurisdictions (None: all).
+
+    Attributes
+    ----------
+    controls : TaxLiabilityControls
+        The widgets. ``liability``, ``flags``, ``kpis``, ``chart`` give what is shown now.
+    """
+
+    title = "Tax liability"
+    slug = "tax-liability"
+
+    def __init__(
+        self,
+        line_items: pl.DataFrame,
+        transactions: pl.DataFrame,
+        registrations: pl.DataFrame | None = None,
+        *,
+        now: date | datetime | None = None,
+        period: str = "month",
+        timezone: str = "UTC",
+        start: date | str | None = None,
+        end: date | str | None = None,
+        currency: str | None = None,
+        jurisdictions: Iterable[str] | None = None,
+    ) -> None:
+        self.lines = tax_lines(line_items, transactions)
+        self.registrations = registrations
+        self.now = now if now is not None else datetime.now(UTC)
+        codes = sorted(self.lines["jurisdiction"].unique().to_list())
+        controls = TaxLiabilityControls(
+            period=choice_control(FILING_PERIODS, period, "Period", "period"),
+            timezone=timezone_control(timezone),
+            start=date_control(as_date(start, "start"), "From", "start"),
+            end=date_control(as_date(end, "end"), "To", "end"),
+            currency=currency_control(self.lines["currency"].unique().to_list(), currency),
+            jurisdictions=multi_control(
+                [(c, c) for c in codes], jurisdictions, "Jurisdictions", "jurisdictions"
+            ),
+        )
+        super().__init__(controls)
+
+    @classmethod
+    def from_connection(
+        cls,
+        stripe: Connection,
+        *,
+        ids: Iterable[str] | None = None,
+        payment_intents: Iterable[str] | None = None,
+        **options: Any,
+    ) -> TaxLiabilityDashboard:
+        """Fetch tax transactions, their line items and the registrations once, then build the dashboard.
+
+        ``ids`` / ``payment_intents`` choose the tax transactions as in ``stripe.tax_transactions``
+        (Stripe cannot list them: on a live account pass one of the two). ``options``: see the class.
+        """
+        items = stripe.tax_line_items(ids=ids, payment_intents=payment_intents)
+        transactions = stripe.tax_transactions(ids=ids, payment_intents=payment_intents)
+        return cls(items, transactions, stripe.tax_registrations(), **options)
+
+    @property
+    def liability(self) -> pl.DataFrame:
+        """Tax per filing period, jurisdiction, currency and tax behavior (``TAX_LIABILITY_SCHEMA``)."""
+        return self.frames["liability"]
+
+    @property
+    def flags(self) -> pl.DataFrame:
+        """Registration flags of the selected lines (``REGISTRATION_FLAGS_SCHEMA``)."""
+        return self.frames["flags"]
+
+    def _compute(self) -> View:
+        controls = self.controls
+        return tax_liability_view(
+            self.lines,
+            self.registrations,
+            now=self.now,
+            period=controls.period.value,
+            timezone=controls.timezone.value,
+            start=controls.start.value,
+            end=controls.end.value,
+            currency=selected_currency(controls.currency.value),
+            jurisdictions=controls.jurisdictions.value,
+        )
