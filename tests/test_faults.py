@@ -63,7 +63,7 @@ EXPECTED: dict[str, tuple[type[errors.StripeError], str, str]] = {
 
 @pytest.fixture(scope="module")
 def dataset() -> Dataset:
-    """The thinned demo account (about 1,100 FC transactions, 40 tax transactions); never mutated."""
+    """The thinned demo account of `storekit.small_dataset`; never changed."""
     return storekit.small_dataset()
 
 

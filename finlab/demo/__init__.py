@@ -1,12 +1,13 @@
 """The bundled demo account and the fake Stripe that serves it.
 
 `default_dataset` loads the account committed in ``data/``, `DemoStripe` answers Stripe API
-requests from it and `serve` puts it on a local port. `finlab.demo.generator` rebuilds the
-account (``python -m finlab.demo.generator``); it is not imported here so that running it as a
-module stays clean.
+requests from it (with injected `Faults` if asked) and `serve` puts it on a local port.
+`finlab.demo.generator` rebuilds the account (``python -m finlab.demo.generator``); it is not
+imported here so that running it as a module stays clean.
 """
 
 from finlab.demo.dataset import Dataset, default_dataset, load, write
+from finlab.demo.faults import Faults
 from finlab.demo.loopback import LoopbackServer, serve
 from finlab.demo.server import API_VERSION, DEMO_API_KEY, DemoStripe, RecordedRequest, mask_key
 
@@ -15,6 +16,7 @@ __all__ = [
     "DEMO_API_KEY",
     "Dataset",
     "DemoStripe",
+    "Faults",
     "LoopbackServer",
     "RecordedRequest",
     "default_dataset",
