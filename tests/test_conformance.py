@@ -643,9 +643,7 @@ def test_the_public_api_covers_every_get_operation_finlab_uses(stripe: Any) -> N
         "/v1/financial_connections/transactions",
         "/v1/tax/associations/find",
         "/v1/tax/transactions/{transaction}",
-        "/v1/tax/transactions/{transaction}/line_items",
         "/v1/tax/calculations/{calculation}",
-        "/v1/tax/calculations/{calculation}/line_items",
         "/v1/tax/registrations",
         "/v1/tax/settings",
         "/v1/climate/orders",
@@ -658,6 +656,36 @@ def test_the_public_api_covers_every_get_operation_finlab_uses(stripe: Any) -> N
         "/v1/webhook_endpoints",
     }
     assert used == expected
+
+
+@pytest.mark.parametrize(
+    ("kind", "method"),
+    [("tax.transaction", "tax_line_items"), ("tax.calculation", "tax_calculation_line_items")],
+)
+def test_line_items_beyond_the_embedded_first_page_are_paged(
+    kind: str, method: str, fresh_drift_reports: None
+) -> None:
+    """Parents come with their first 10 line items (expand[]=line_items); the rest is paged, validated."""
+    from finlab.demo.dataset import default_dataset
+    from finlab.demo.server import DEMO_API_KEY, DemoStripe
+
+    dataset = default_dataset()
+    item_kind = f"{kind}_line_item"
+    parent = _objects(dataset, kind)[0]["id"]
+    template = next(i for i in dataset.objects[item_kind] if dataset.parents.get(i["id"]) == parent)
+    for n in range(25):
+        extra = template | {"id": f"{template['id'][:10]}{n:014d}", "reference": f"extra-{n}"}
+        dataset.objects[item_kind].append(extra)
+        dataset.parents[extra["id"]] = parent
+    expected = sorted(i["id"] for i in dataset.objects[item_kind] if dataset.parents.get(i["id"]) == parent)
+    transport = spec.validating_transport(DemoStripe(dataset).handle)
+    connection = Connection(DEMO_API_KEY, transport=transport, is_demo=True)
+
+    frame = getattr(connection, method)([parent])
+
+    transport.assert_clean()
+    assert expected == sorted(frame.get_column("id").to_list())
+    assert 1 <= sum(n for (_, path, _), n in transport.seen.items() if path.endswith("/line_items"))
 
 
 def test_the_validating_transport_catches_a_drifting_server(demo: Any) -> None:

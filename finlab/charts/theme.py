@@ -78,8 +78,6 @@ def finlab_theme() -> alt.theme.ThemeConfig:
         "tickColor": GRID,
     }
     return {
-        "width": WIDTH,
-        "height": HEIGHT,
         "config": {
             "font": FONT,
             "background": "white",
