@@ -138,6 +138,13 @@ def test_timezone_moves_day_boundaries(bank: dict[str, pl.DataFrame]) -> None:
     assert utc_count != dashboard.kpis["transactions"].number
 
 
+def test_a_timezone_outside_the_list_is_offered_first(bank: dict[str, pl.DataFrame]) -> None:
+    dashboard = cash_dashboard(bank, timezone="Pacific/Auckland")
+    assert "Pacific/Auckland" == dashboard.controls.timezone.options[0]
+    assert "Pacific/Auckland" == dashboard.controls.timezone.value
+    assert "UTC" in dashboard.controls.timezone.options
+
+
 def test_currency_and_account_filters(bank: dict[str, pl.DataFrame]) -> None:
     dashboard = cash_dashboard(bank)
     dashboard.controls.currency.value = "eur"
@@ -430,7 +437,7 @@ def fresh_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty cache directory, and a `ChartWidget` that has not loaded the bundle yet."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr(ChartWidget, "_offline", False)
-    monkeypatch.setattr(ChartWidget, "_esm", ChartWidget._esm)
+    monkeypatch.setattr(ChartWidget, "_esm", ChartWidget._source)
     return tmp_path
 
 
@@ -439,20 +446,20 @@ def test_offline_bundle_is_built_once_then_read_from_the_cache(fresh_bundle: Pat
     path = bundle_path()
     assert fresh_bundle / "finlab" == path.parent
     bundle = path.read_text(encoding="utf-8")
-    assert bundle == ChartWidget._esm
+    assert bundle == ChartWidget._source
     assert "esm.sh" not in bundle  # Altair's online module imports Vega from esm.sh
     assert "vega" in bundle
 
     path.write_text("// from the cache", encoding="utf-8")
     ChartWidget._offline = False
     enable_offline_rendering()
-    assert "// from the cache" == ChartWidget._esm
+    assert "// from the cache" == ChartWidget._source
 
 
 def test_unwritable_cache_still_renders_offline(fresh_bundle: Path) -> None:
     (fresh_bundle / "finlab").write_text("a file where the cache directory should be")
     enable_offline_rendering()
-    assert "esm.sh" not in ChartWidget._esm
+    assert "esm.sh" not in ChartWidget._source
     assert [] == [p.name for p in fresh_bundle.iterdir() if p.name != "finlab"]
 
 

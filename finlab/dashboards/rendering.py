@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import altair as alt
+import traitlets
 
 from finlab.charts import Chart
 
@@ -39,11 +40,33 @@ __all__ = ["RENDERER", "ChartWidget", "bundle_path", "chart_widget", "enable_off
 RENDERER = "finlab"
 
 
+#: Each chart widget's own module: it imports the Vega bundle once per page and delegates to it.
+#: anywidget drops a widget's later updates if its module takes over 2 s to load, which a 900 KB
+#: module per chart can on a busy page; a tiny module plus one shared bundle stays well inside that.
+_LOADER = """
+export default {
+  async render(props) {
+    globalThis.__finlabChartBundle ??= import(
+      URL.createObjectURL(new Blob([props.model.get("_bundle")], {type: "text/javascript"})));
+    const bundle = await globalThis.__finlabChartBundle;
+    return bundle.default.render(props);
+  },
+};
+"""
+
+
 class ChartWidget(alt.JupyterChart):
     """``alt.JupyterChart`` with Vega bundled in (set by `enable_offline_rendering`): renders offline."""
 
-    #: Whether ``_esm`` holds the offline bundle yet.
+    _esm = _LOADER
+    _bundle = traitlets.Unicode("").tag(sync=True)
+    #: The offline bundle, set once by `enable_offline_rendering`.
+    _source = ""
     _offline = False
+
+    @traitlets.default("_bundle")
+    def _default_bundle(self) -> str:
+        return self._source
 
 
 def bundle_path() -> Path:
@@ -60,7 +83,7 @@ def enable_offline_rendering() -> None:
     (a few seconds) and caches it.
     """
     if not ChartWidget._offline:
-        ChartWidget._esm = _offline_bundle()
+        ChartWidget._source = _offline_bundle()
         ChartWidget._offline = True
     alt.renderers.register(RENDERER, _render)
     alt.renderers.enable(RENDERER)

@@ -142,6 +142,7 @@ class Server:
     log_path: Path
     ready_path: str | None
     ready: bool = False
+    stopped: bool = False
 
     @classmethod
     def start(
@@ -241,7 +242,10 @@ class Server:
                 list(pool.map(delete, sessions))
 
     def stop(self) -> None:
-        """Terminate the server's process group, then any kernel it started that outlived it."""
+        """Terminate the server's process group, then any kernel it started that outlived it (idempotent)."""
+        if self.stopped:
+            return
+        self.stopped = True
         kernels = _kernel_children(self.process.pid)
         if self.token and self.process.poll() is None:
             self.shutdown_sessions()
@@ -647,6 +651,27 @@ def _describe(state: Mapping[str, ChartState]) -> str:
         ", ".join(f"{c.name}: {c.kind} items={c.items} error={c.error}" for c in state.values())
         or "no chart widgets"
     )
+
+
+PROBLEMS_JS = """root => {
+  const found = [];
+  for (const embed of root.querySelectorAll('.vega-embed')) {
+    if (!embed.querySelector('svg.marks, canvas.marks')) found.push('a chart without Vega marks');
+  }
+  for (const output of root.querySelectorAll('.jp-OutputArea-output')) {
+    const text = output.innerText;
+    if (text.includes('Error displaying widget') || text.includes('JavaScript Error')) {
+      found.push(text.slice(0, 300));
+    }
+  }
+  return found;
+}"""
+
+
+def wait_for_every_chart(scope: Any) -> None:
+    """Wait until every Vega chart in ``scope`` (in a dashboard or not) drew marks and no widget failed."""
+    problems = poll(lambda: scope.evaluate(PROBLEMS_JS), lambda found: not found, UPDATE_TIMEOUT)
+    assert [] == problems
 
 
 def kpis(scope: Any) -> dict[str, list[str]]:

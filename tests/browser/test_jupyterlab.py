@@ -71,8 +71,8 @@ def ran_dashboard(tab: kit.Tab, slug: str, charts: int) -> Any:
     dashboard = page.locator(f".jp-Notebook .finlab-dashboard-{slug}").first
     dashboard.wait_for()
     kit.wait_for_charts(dashboard, charts)
-    # Any other chart in the notebook must have rendered too.
-    kit.wait_for_charts(page.locator(".jp-Notebook"), charts)
+    # Any other chart in the notebook must have rendered too, and no widget may have failed.
+    kit.wait_for_every_chart(page.locator(".jp-Notebook").first)
     return dashboard
 
 

@@ -1,23 +1,33 @@
-"""``finlab app`` in Chromium: the Voilà web app shows the three dashboards, without code, offline.
+"""``finlab app``: the Voilà web app shows the three dashboards, without code, offline.
 
-The server is started the way an analyst starts it (``python -m finlab.cli app``), on the demo
-account. The test checks that no code and no error is shown, that every chart of every tab drew Vega
+The browser test starts the server the way an analyst does (``python -m finlab.cli app``), on the
+demo account. It checks that no code and no error is shown, that every chart of every tab drew Vega
 marks, that the tiles show the values computed here from the demo account, and that moving controls
-changes the charts and tiles.
+changes the charts and tiles. The other tests check the command itself, without a browser.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
+
+from finlab.cli import main
 
 try:
     import browserkit as kit
 except ImportError:  # pragma: no cover - imported as a package
     from tests.browser import browserkit as kit  # type: ignore[no-redef]
 
-pytestmark = pytest.mark.browser
+
+@pytest.fixture
+def app_server(voila_app: kit.Server) -> Iterator[kit.Server]:
+    """The app's server, stopped as soon as its test is done (not idle, preheated, to the session's end)."""
+    yield voila_app
+    voila_app.stop()
 
 
 def open_tab(page: Any, title: str, slug: str, charts: int) -> Any:
@@ -29,9 +39,11 @@ def open_tab(page: Any, title: str, slug: str, charts: int) -> Any:
     return dashboard
 
 
+@pytest.mark.browser
 def test_voila_app(
-    watched: kit.Tab, voila_app: kit.Server, demo: kit.DemoFrames, screenshots: kit.Screenshots
+    watched: kit.Tab, app_server: kit.Server, demo: kit.DemoFrames, screenshots: kit.Screenshots
 ) -> None:
+    voila_app = app_server
     page = watched.page
     voila_app.wait_ready()
     since = voila_app.log_size()
@@ -50,6 +62,7 @@ def test_voila_app(
         if "Traceback" in out or "Error" in out
     ]
     assert "Demo account" in page.locator(".finlab-app-source").inner_text()
+    kit.wait_for_every_chart(page.locator("body"))
 
     # Cash flow (the first tab): charts, tiles, then a currency and a period.
     cash = open_tab(page, "Cash flow", "cash-flow", 1)
@@ -85,3 +98,63 @@ def test_voila_app(
 
     assert [] == kit.kernel_tracebacks(voila_app, since)
     watched.watch.check()
+
+
+class FakeVoila:
+    """Stands in for the Voilà process: records what `finlab app` would run."""
+
+    runs: ClassVar[list[tuple[list[str], dict[str, str]]]] = []
+
+    def __init__(self, command: list[str], env: dict[str, str]) -> None:
+        self.runs.append((command, env))
+
+    def wait(self, timeout: float | None = None) -> int:
+        return 0
+
+
+def test_app_serves_the_demo_account_without_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    FakeVoila.runs.clear()
+    monkeypatch.setattr(subprocess, "Popen", FakeVoila)
+    monkeypatch.setenv("STRIPE_API_KEY", "rk_live_example")
+    monkeypatch.setenv("FINLAB_STORE", "/somewhere")
+
+    assert 0 == main(["app", "--port", "8999"])
+
+    [(command, env)] = FakeVoila.runs
+    assert command[1:4] == ["-m", "voila", str(kit.NOTEBOOKS / "app.ipynb")]
+    assert {"--port=8999", "--Voila.ip=127.0.0.1", "--strip_sources=True", "--no-browser"} <= set(command)
+    assert "--preheat_kernel=True" in command
+    assert "STRIPE_API_KEY" not in env  # the demo account
+    assert "FINLAB_STORE" not in env
+
+
+def test_app_live_keeps_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    FakeVoila.runs.clear()
+    monkeypatch.setattr(subprocess, "Popen", FakeVoila)
+    monkeypatch.setenv("STRIPE_API_KEY", "rk_live_example")
+
+    assert 0 == main(["app", "--live", "--no-preheat"])
+
+    [(command, env)] = FakeVoila.runs
+    assert "rk_live_example" == env["STRIPE_API_KEY"]
+    assert "--preheat_kernel=True" not in command
+
+
+def test_app_live_without_a_key_says_so(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("STRIPE_API_KEY", raising=False)
+
+    assert 2 == main(["app", "--live"])
+
+    assert "--live reads STRIPE_API_KEY, which is not set" in capsys.readouterr().err
+
+
+def test_app_without_its_notebook_says_where_it_looked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "app.ipynb"
+
+    assert 2 == main(["app", "--notebook", str(missing)])
+
+    assert f"No app notebook at {missing}" in capsys.readouterr().err
