@@ -81,7 +81,7 @@ async def transactions(
 
 
 async def _created(client: AsyncClient, account: str) -> int:
-    """When ``account`` was created (epoch seconds), to plan its windows from there."""
+    """When ``account`` was created (epoch seconds): where its open-below window is split from."""
     found = await client.get(f"{resources.get(ACCOUNT).list_path}/{account}", expect=ACCOUNT)
     value = found.get("created")
     return value if isinstance(value, int) else 0

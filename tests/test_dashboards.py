@@ -437,7 +437,7 @@ def fresh_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty cache directory, and a `ChartWidget` that has not loaded the bundle yet."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr(ChartWidget, "_offline", False)
-    monkeypatch.setattr(ChartWidget, "_esm", ChartWidget._source)
+    monkeypatch.setattr(ChartWidget, "_source", ChartWidget._source)
     return tmp_path
 
 
