@@ -79,13 +79,28 @@ def timed(job: Callable[[], T]) -> tuple[T, float]:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory so far, in MB (Linux reports KiB)."""
+    """This process's peak resident memory so far, in MB.
+
+    Linux's ``VmHWM`` where there is one: ``ru_maxrss`` survives ``exec``, so a child started by a big
+    parent would report the parent's peak.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_seconds() -> float:
+    """CPU seconds used (user + system, all threads): less skewed by other work than wall time."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def row(name: str, *cells: str) -> None:
     """One line of a results table."""
-    print(f"  {name:<34}" + "".join(f"{cell:>16}" for cell in cells), flush=True)
+    print(f"  {name:<22}" + "".join(f"{cell:>14}" for cell in cells), flush=True)
 
 
 def machine_load() -> str:

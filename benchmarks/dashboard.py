@@ -21,7 +21,7 @@ from typing import Any
 import common
 import polars as pl
 
-from finlab import frames, resources, wire
+from finlab import frames, resources, windowed, wire
 from finlab.analysis.cash_flow import cash_flow, filter_transactions
 from finlab.charts.cash_flow import cash_flow_chart
 
@@ -31,7 +31,7 @@ REPEATS = 5
 def transactions(n: int) -> pl.DataFrame:
     """The ``n`` transactions as finlab reads them (from the benchmark's cached list pages)."""
     res = resources.get(common.TRANSACTION)
-    reader, batches = wire.PageReader(res, common.PATH), wire.Batches(res, 20_000)
+    reader, batches = wire.PageReader(res, common.PATH), wire.Batches(res, windowed.BATCH_ROWS)
     for body in common.bodies(common.files(n)[0]):
         page = reader.decoder.parse(body)
         assert page is not None

@@ -84,7 +84,9 @@ def connect(
         ``base_url`` defaults to ``FINLAB_API_BASE``, else ``https://api.stripe.com``; it must be
         https, or http to a loopback address (e.g. ``finlab demo-server``).
     budget
-        The rate budget; by default Stripe's limits for the key's mode (live or test).
+        The rate budget; by default Stripe's limits for the key's mode (live or test), paced evenly
+        (``burst=1``): Stripe counts the requests of any one second, and a burst after a pause puts
+        more than the limit into a second, which earns a 429 and halves the budget's rate for seconds.
     """
     key = api_key if api_key is not None else os.environ.get("STRIPE_API_KEY")
     root = os.fspath(store) if store is not None else os.environ.get("FINLAB_STORE") or None
@@ -111,7 +113,7 @@ def connect(
         base_url=base_url or os.environ.get("FINLAB_API_BASE") or DEFAULT_BASE_URL,
         retry=retry,
         transport=transport,
-        budget=budget or Budget.for_key_mode(key_mode(key)),
+        budget=budget or Budget.for_key_mode(key_mode(key), burst=1),
         store=root,
     )
 

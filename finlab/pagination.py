@@ -197,8 +197,8 @@ async def walk_windows(
     *,
     concurrency: int = WINDOW_CONCURRENCY,
     limit: int = PAGE_LIMIT,
-) -> AsyncGenerator[tuple[int, Page[T]], None]:
-    """Every page of every list, its windows walked concurrently: ``(list index, page)`` as they arrive.
+) -> AsyncGenerator[tuple[int, Window, Page[T]], None]:
+    """Every page of every list, its windows walked concurrently: ``(list index, window, page)``.
 
     Parameters
     ----------
@@ -215,8 +215,10 @@ async def walk_windows(
     limit
         Objects per page.
 
-    Pages of one window arrive in list order; windows and lists interleave. The first error stops
-    every walk and is raised.
+    Pages come as they arrive: those of one window in list order, windows and lists interleaved. The
+    window a page came from is the one it was planned or split as (its ``gte`` rises as it is split;
+    ``lt`` stays, and no two windows of a list share it: newest ``lt`` first is list order). The first
+    error stops every walk and is raised.
     """
     walks: _Walks[T] = _Walks(fetch, path, key, concurrency, limit)
     for index, (params, windows) in enumerate(lists):
@@ -243,7 +245,7 @@ class _Walks(Generic[T]):
         self.running = 0
         self.tasks: set[asyncio.Task[None]] = set()
         #: Pages, then None when every walk is done; an exception stops everything.
-        self.out: asyncio.Queue[tuple[int, Page[T]] | Exception | None] = asyncio.Queue()
+        self.out: asyncio.Queue[tuple[int, Window, Page[T]] | Exception | None] = asyncio.Queue()
 
     def start(self) -> None:
         """Start waiting windows while there is room; say when nothing is left."""
@@ -262,7 +264,7 @@ class _Walks(Generic[T]):
             while not cursor.done:
                 page = await self.fetch(index, cursor.params())
                 cursor.follow(page)
-                self.out.put_nowait((index, page))
+                self.out.put_nowait((index, window, page))
                 seen += page.count
                 newest = page.newest if newest is None else newest
                 if not cursor.done and newest is not None and page.oldest is not None:

@@ -8,14 +8,16 @@ an account whose activity is skewed (most of it last month) into windows that ar
 costing a request. Without a caller's bound the window stays open on that side (no
 ``transacted_at[gte]`` / ``[lt]``): a bank account's history can start before it was linked to Stripe,
 and transactions can be dated after this machine's clock; neither may be lost. ``created`` then only
-anchors splits. Pages are read by :class:`finlab.wire.PageReader` and typed in batches; each account's
-frame is then put in list order (newest first).
+anchors splits. Pages are read by :class:`finlab.wire.PageReader` and typed in batches per window; the
+windows, put newest first, give each account's transactions in list order without a sort (which would
+hold the frame twice: for a million transactions 2.7 times its size at the peak instead of 1.8).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,8 +30,9 @@ from finlab.pagination import WINDOW_CONCURRENCY, Page, Window, walk_windows
 TRANSACTION = "financial_connections.transaction"
 ACCOUNT = "financial_connections.account"
 KEY = "transacted_at"
-#: Rows typed at a time: large enough to amortise typing, small enough to hold little untyped.
-BATCH_ROWS = 20_000
+#: Rows of a window typed at a time: enough to amortise typing; few enough that the windows walked at
+#: once hold little untyped (a page parsed by Polars takes about three times its typed size).
+BATCH_ROWS = 10_000
 
 
 async def transactions(
@@ -67,16 +70,22 @@ async def transactions(
         ({"account": fca}, [Window(start, end, floors[fca] if start is None else start)]) for fca in accounts
     ]
     readers = [wire.PageReader(res, path, KEY) for _ in accounts]
-    batches = [wire.Batches(res, BATCH_ROWS) for _ in accounts]
+    walking: dict[int, wire.Batches] = {}  # by id() of the window
+    walked: list[list[tuple[float, pl.DataFrame]]] = [[] for _ in accounts]  # (window's lt, its rows)
 
     async def fetch(index: int, params: dict[str, Any]) -> Page[pl.DataFrame]:
         return await client.get_as(path, params, readers[index].decoder)
 
     async with contextlib.aclosing(walk_windows(fetch, path, KEY, lists, concurrency=concurrency)) as pages:
-        async for index, page in pages:
-            batches[index].add(page.items)
-    # Windows interleave; a stable sort restores list order (a second's objects share one window).
-    parts = [batch.take().sort(KEY, descending=True, maintain_order=True) for batch in batches]
+        async for index, window, page in pages:
+            if id(window) not in walking:
+                walking[id(window)] = wire.Batches(res, BATCH_ROWS)
+            walking[id(window)].add(page.items)
+            if not page.has_more:
+                top = math.inf if window.lt is None else window.lt
+                walked[index].append((top, walking.pop(id(window)).take()))
+    # Windows split time, and a window's pages come in list order: newest window first is list order.
+    parts = [rows for windows in walked for _, rows in sorted(windows, key=lambda w: w[0], reverse=True)]
     return pl.concat(parts) if parts else frames.empty(res)
 
 

@@ -24,7 +24,8 @@ Examples
 
 from __future__ import annotations
 
-import io
+import functools
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import polars as pl
@@ -118,7 +119,7 @@ class PageReader:
 
     def _fast(self, body: bytes) -> Page[pl.DataFrame] | None:
         try:
-            frame = pl.read_json(io.BytesIO(body), schema=self.schema)
+            frame = pl.read_json(body, schema=self.schema)
         except pl.exceptions.PolarsError:
             return None
         if frame.height != 1 or frame.item(0, "object") != "list":
@@ -154,13 +155,18 @@ class PageReader:
 
 
 class Batches:
-    """Pages in (`PageReader` items), typed frames out: typed every ``rows`` rows, so few are held raw."""
+    """Pages in (`PageReader` items), typed frames out, in the order added.
+
+    Every ``rows`` rows are typed in a worker thread while the next pages are read: typing is Polars
+    work that releases the GIL, so reading and typing use two cores. One batch per `Batches` is typed
+    at a time, so little is ever held untyped.
+    """
 
     def __init__(self, res: Resource, rows: int) -> None:
         self.res, self.rows = res, rows
         self._raw: list[pl.DataFrame] = []
         self._held = 0
-        self._typed: list[pl.DataFrame] = []
+        self._typed: list[Future[pl.DataFrame]] = []
 
     def add(self, raw: pl.DataFrame) -> None:
         """Take one page's objects."""
@@ -172,13 +178,27 @@ class Batches:
     def take(self) -> pl.DataFrame:
         """Every row added so far, typed, in the order added; the batches are left empty."""
         self._flush()
-        typed, self._typed = self._typed, []
+        typed = [batch.result() for batch in self._typed]
+        self._typed = []
         return pl.concat(typed) if typed else frames.empty(self.res)
 
     def _flush(self) -> None:
         if self._raw:
-            self._typed.append(frames.typed(self.res, _compact(_flatten(pl.concat(self._raw)))))
+            if self._typed:
+                self._typed[-1].result()
+            self._typed.append(_typist().submit(_typed, self.res, self._raw))
             self._raw, self._held = [], 0
+
+
+@functools.cache
+def _typist() -> ThreadPoolExecutor:
+    """The thread that types batches (one for the process: typing is short, reading is the long part)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="finlab-typing")
+
+
+def _typed(res: Resource, pages: list[pl.DataFrame]) -> pl.DataFrame:
+    """Pages' objects as the resource's typed frame."""
+    return frames.typed(res, _compact(_flatten(pl.concat(pages))))
 
 
 def _compact(raw: pl.DataFrame) -> pl.DataFrame:

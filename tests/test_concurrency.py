@@ -120,8 +120,8 @@ def test_connect_budgets_by_key_mode_and_the_demo_goes_unbudgeted(dataset: Datas
     test = finlab.connect(TEST_KEY, transport=transport)
     assert isinstance(live.budget, Budget)
     assert isinstance(test.budget, Budget)
-    assert (100, 25) == (live.budget.global_rate, live.budget.endpoint_rate)
-    assert (25, 25) == (test.budget.global_rate, test.budget.endpoint_rate)
+    assert (100, 25, 1) == (live.budget.global_rate, live.budget.endpoint_rate, live.budget.burst)
+    assert (25, 25, 1) == (test.budget.global_rate, test.budget.endpoint_rate, test.budget.burst)
     assert finlab.connect(demo=True).budget is None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import random
 import warnings
 from collections.abc import Sequence
@@ -73,11 +74,11 @@ def walk(
     limit: int,
     concurrency: int,
     yields: int = 0,
-) -> tuple[list[tuple[int, Page[list[dict[str, Any]]]]], Recorder]:
-    """Every ``(list index, page)`` `walk_windows` yields, with the requests' recorder."""
+) -> tuple[list[tuple[int, Window, Page[list[dict[str, Any]]]]], Recorder]:
+    """Every ``(list index, window, page)`` `walk_windows` yields, with the requests' recorder."""
     recorder = Recorder(server, yields)
 
-    async def run() -> list[tuple[int, Page[list[dict[str, Any]]]]]:
+    async def run() -> list[tuple[int, Window, Page[list[dict[str, Any]]]]]:
         transport = httpx.MockTransport(recorder)
         async with AsyncClient(DEMO_API_KEY, transport=transport, retry=NO_WAIT) as client:
 
@@ -156,9 +157,22 @@ def test_every_object_exactly_once_whatever_the_windows(
     server = DemoStripe(Dataset({ACCOUNT: accounts, TRANSACTION: objects}))
     lists = [({"account": a["id"]}, plan) for a, plan in zip(accounts, plans, strict=True)]
     pages, _ = walk(server, lists, limit=limit, concurrency=concurrency, yields=1)
-    got = [(index, obj) for index, page in pages for obj in page.items]
+    got = [(index, obj) for index, _, page in pages for obj in page.items]
     assert sorted(o["id"] for o in wanted) == sorted(obj["id"] for _, obj in got)
     assert all(accounts[index]["id"] == obj["account"] for index, obj in got)
+    # Windows put newest `lt` first, each with its pages as they came, give back the list's order.
+    for index, a in enumerate(accounts):
+        listed = sorted((o for o in wanted if o["account"] == a["id"]), key=lambda o: (o[KEY], o["id"]))
+        by_window: dict[int, list[dict[str, Any]]] = {}
+        tops = {}
+        for i, window, page in pages:
+            if i == index:
+                by_window.setdefault(id(window), []).extend(page.items)
+                tops[id(window)] = math.inf if window.lt is None else window.lt
+        in_order = [
+            o for key in sorted(by_window, key=tops.__getitem__, reverse=True) for o in by_window[key]
+        ]
+        assert [o["id"] for o in reversed(listed)] == [o["id"] for o in in_order]
 
 
 def test_a_dense_window_is_split_so_walks_stay_busy() -> None:
@@ -171,10 +185,10 @@ def test_a_dense_window_is_split_so_walks_stay_busy() -> None:
     server = DemoStripe(Dataset({ACCOUNT: [account("fca_0", 0)], TRANSACTION: objects}))
     plan = windows(0, 10_000, 8)
     pages, recorder = walk(server, [({"account": "fca_0"}, plan)], limit=20, concurrency=8, yields=3)
-    assert 3_000 == len({obj["id"] for _, page in pages for obj in page.items})
+    assert 3_000 == len({obj["id"] for _, _, page in pages for obj in page.items})
     busy = sum(1 for n in recorder.seen if n >= 6) / len(recorder.seen)
     assert busy > 0.8, f"only {busy:.0%} of requests went out with 6+ walks in flight"
-    wasted = sum(1 for _, page in pages if page.count < 20) / len(pages)
+    wasted = sum(1 for _, _, page in pages if page.count < 20) / len(pages)
     assert wasted < 0.25, f"{wasted:.0%} of the pages were partial: splitting too fine"
 
 
@@ -184,7 +198,7 @@ def test_without_idle_walks_a_window_is_not_split() -> None:
     pages, _ = walk(server, [({"account": "fca_0"}, windows(0, 50, 1))], limit=5, concurrency=1)
     assert 10 == len(pages)
     assert [o["id"] for o in sorted(objects, key=lambda o: o[KEY], reverse=True)] == [
-        o["id"] for _, page in pages for o in page.items
+        o["id"] for _, _, page in pages for o in page.items
     ]
 
 
@@ -194,7 +208,7 @@ def test_a_split_keeps_the_tie_second_with_the_cursor() -> None:
     objects += [transaction("fca_0", at, 10 + at) for at in range(40)]
     server = DemoStripe(Dataset({ACCOUNT: [account("fca_0", 0)], TRANSACTION: objects}))
     pages, _ = walk(server, [({"account": "fca_0"}, windows(0, 41, 1))], limit=4, concurrency=4)
-    ids = [o["id"] for _, page in pages for o in page.items]
+    ids = [o["id"] for _, _, page in pages for o in page.items]
     assert sorted(o["id"] for o in objects) == sorted(ids)
     queries = [dict(r.params) for r in server.requests]
     assert {
@@ -204,7 +218,7 @@ def test_a_split_keeps_the_tie_second_with_the_cursor() -> None:
         "limit": "4",
     } == queries[0]
     after_split = queries[1]  # the walk goes on after the last tie it saw, from a raised lower bound
-    assert pages[0][1].items[-1]["id"] == after_split["starting_after"]
+    assert pages[0][2].items[-1]["id"] == after_split["starting_after"]
     assert 0 < int(after_split["transacted_at[gte]"]) <= 40
     assert "41" == after_split["transacted_at[lt]"]
 
