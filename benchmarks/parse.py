@@ -1,6 +1,8 @@
 """One million FC transactions, as Stripe list pages (bytes), into one typed frame: finlab, the limit, a peer.
 
-Each path runs in a fresh process, so that its peak memory (``ru_maxrss``) is its own:
+Each path runs in a fresh process, so that its peak memory is its own. Its input is read into memory
+before the clock starts (pages as a list of bodies, as a network delivers them; the NDJSON as one
+``bytes``), so every path is timed from bytes in memory to a frame:
 
   finlab         `finlab.wire`: Polars parses each page's bytes, `Batches` flattens and types every
                  10,000 rows (the path ``stripe.transactions()`` runs)
@@ -24,7 +26,6 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import common
 import demo_server
@@ -38,21 +39,21 @@ PATH = common.PATH
 PATHS = ("finlab", "finlab-dicts", "read_ndjson", "stripe-python", "finlab-sync")
 
 
-def with_finlab(pages: Path, ndjson: Path, n: int) -> pl.DataFrame:
+def with_finlab(pages: list[bytes], ndjson: bytes, n: int) -> pl.DataFrame:
     res = resources.get(common.TRANSACTION)
     reader, batches = wire.PageReader(res, PATH), wire.Batches(res, windowed.BATCH_ROWS)
-    for body in common.bodies(pages):
+    for body in pages:
         page = reader.decoder.parse(body)
         assert page is not None
         batches.add(page.items)
     return batches.take()
 
 
-def with_finlab_dicts(pages: Path, ndjson: Path, n: int) -> pl.DataFrame:
+def with_finlab_dicts(pages: list[bytes], ndjson: bytes, n: int) -> pl.DataFrame:
     res = resources.get(common.TRANSACTION)
     batch: list[dict[str, object]] = []
     parts = []
-    for body in common.bodies(pages):
+    for body in pages:
         batch += json.loads(body)["data"]
         if len(batch) >= BUILD_BATCH:
             parts.append(frames.build(res, batch))
@@ -60,7 +61,7 @@ def with_finlab_dicts(pages: Path, ndjson: Path, n: int) -> pl.DataFrame:
     return pl.concat([*parts, frames.build(res, batch)])
 
 
-def with_read_ndjson(pages: Path, ndjson: Path, n: int) -> pl.DataFrame:
+def with_read_ndjson(pages: list[bytes], ndjson: bytes, n: int) -> pl.DataFrame:
     # The fields finlab reads, as a schema: without one, Polars 2.1 infers from the first 100 lines that
     # ``void_at`` is always null and then panics on a later number.
     reader = wire.PageReader(resources.get(common.TRANSACTION), PATH)
@@ -70,17 +71,17 @@ def with_read_ndjson(pages: Path, ndjson: Path, n: int) -> pl.DataFrame:
     return pl.read_ndjson(ndjson, schema=data.inner.to_schema())
 
 
-def with_stripe_python(pages: Path, ndjson: Path, n: int) -> pl.DataFrame:
+def with_stripe_python(pages: list[bytes], ndjson: bytes, n: int) -> pl.DataFrame:
     from stripe._util import convert_to_stripe_object
 
     rows = []
-    for body in common.bodies(pages):
+    for body in pages:
         listed = convert_to_stripe_object(json.loads(body))
         rows += [transaction.to_dict() for transaction in listed.data]
     return pl.from_dicts(rows)
 
 
-def with_finlab_sync(pages: Path, ndjson: Path, n: int) -> pl.DataFrame:
+def with_finlab_sync(pages: list[bytes], ndjson: bytes, n: int) -> pl.DataFrame:
     import finlab
 
     server = demo_server.start(n, 0.0, 0.0, mode="off")
@@ -94,7 +95,7 @@ def with_finlab_sync(pages: Path, ndjson: Path, n: int) -> pl.DataFrame:
         server.close()
 
 
-RUNS: dict[str, Callable[[Path, Path, int], pl.DataFrame]] = {
+RUNS: dict[str, Callable[[list[bytes], bytes, int], pl.DataFrame]] = {
     "finlab": with_finlab,
     "finlab-dicts": with_finlab_dicts,
     "read_ndjson": with_read_ndjson,
@@ -106,8 +107,9 @@ RUNS: dict[str, Callable[[Path, Path, int], pl.DataFrame]] = {
 def child(path: str, n: int) -> None:
     """Run one path in this (fresh) process and print its figures as a JSON line."""
     pages, ndjson = common.files(n)
+    bodies, lines = ([], b"") if path == "finlab-sync" else (list(common.bodies(pages)), ndjson.read_bytes())
     baseline, cpu = common.peak_rss_mb(), common.cpu_seconds()
-    frame, seconds = common.timed(lambda: RUNS[path](pages, ndjson, n))
+    frame, seconds = common.timed(lambda: RUNS[path](bodies, lines, n))
     figures = {
         "seconds": seconds,
         "cpu": common.cpu_seconds() - cpu,

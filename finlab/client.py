@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import json
 import logging
 import os
 import random
 import re
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -486,6 +488,15 @@ def _timeout(retry: RetryPolicy) -> httpx.Timeout:
     return httpx.Timeout(retry.timeout, connect=retry.connect_timeout)
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """httpx's default TLS settings, built once per process (every frame call opens a client).
+
+    Loading the CA bundle takes 50-250 ms; a shared context makes that once.
+    """
+    return httpx.create_ssl_context()
+
+
 class Client:
     """Synchronous Stripe client. Only GET; retries what is safe to retry.
 
@@ -521,7 +532,10 @@ class Client:
         )
         self.budget = budget
         self._http = httpx.Client(
-            transport=transport, timeout=_timeout(retry), event_hooks={"request": [check_outgoing]}
+            transport=transport,
+            verify=tls_context(),
+            timeout=_timeout(retry),
+            event_hooks={"request": [check_outgoing]},
         )
 
     def __repr__(self) -> str:
@@ -591,6 +605,7 @@ class AsyncClient:
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self._http = httpx.AsyncClient(
             transport=transport,
+            verify=tls_context(),
             timeout=_timeout(retry),
             limits=limits,
             event_hooks={"request": [check_outgoing_async]},

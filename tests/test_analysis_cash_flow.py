@@ -14,8 +14,12 @@ from hypothesis import strategies as st
 from finlab.analysis.cash_flow import (
     CASH_FLOW_SCHEMA,
     COUNTERPARTIES_SCHEMA,
+    DAILY_SCHEMA,
     NO_DESCRIPTION,
     cash_flow,
+    cash_flow_from_daily,
+    daily_flows,
+    filter_days,
     filter_transactions,
     top_counterparties,
 )
@@ -310,3 +314,52 @@ def test_net_in_a_range_equals_posted_amounts_in_that_range(
 
     in_range = filter_transactions(transactions, start=start, end=end)
     assert posted_sums(in_range) == flow_sums(flows, "net")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=transaction_rows,
+    period=periods,
+    timezone=timezones,
+    bounds=st.lists(st.none() | st.dates(date(2022, 12, 1), date(2026, 1, 31)), min_size=2, max_size=2),
+    chosen=st.none() | st.lists(st.sampled_from(sorted(CURRENCY_OF)), max_size=3),
+    currency=st.none() | st.sampled_from(["USD", "jpy"]),
+    include_pending=st.booleans(),
+    as_of=instants,
+)
+def test_cash_flow_from_daily_equals_cash_flow_of_the_same_transactions(
+    rows: list[dict[str, Any]],
+    period: str,
+    timezone: str,
+    bounds: list[date | None],
+    chosen: list[str] | None,
+    currency: str | None,
+    include_pending: bool,
+    as_of: datetime,
+) -> None:
+    start, end = bounds
+    if start is not None and end is not None and start > end:
+        start, end = end, start
+    transactions, balances = frame(TXN, rows), accounts(1_000, as_of)
+    statuses = ("posted", "pending") if include_pending else ("posted",)
+    expected = cash_flow(
+        filter_transactions(transactions, accounts=chosen, currencies=currency, statuses=statuses),
+        balances,
+        period=period,
+        timezone=timezone,
+        start=start,
+        end=end,
+    )
+
+    days = daily_flows(transactions, balances, timezone)
+    chosen_days = filter_days(days, accounts=chosen, currencies=currency, include_pending=include_pending)
+    got = cash_flow_from_daily(chosen_days, balances, period=period, start=start, end=end)
+
+    assert DAILY_SCHEMA == days.schema
+    assert expected.equals(got)
+
+
+def test_daily_flows_of_no_transactions_has_the_schema() -> None:
+    days = daily_flows(frame(TXN, []), accounts())
+    assert (DAILY_SCHEMA, 0) == (days.schema, days.height)
+    assert CASH_FLOW_SCHEMA == cash_flow_from_daily(days, accounts(), start=date(2024, 1, 1)).schema

@@ -20,7 +20,7 @@ from finlab.analysis.carbon import (
 )
 from finlab.analysis.cash_flow import CASH_FLOW_SCHEMA, cash_flow
 from finlab.analysis.tax import TAX_LIABILITY_SCHEMA
-from finlab.charts import inline_data
+from finlab.charts import filled_spec, inline_data, json_rows
 from finlab.charts.carbon import pathway_mix_chart, spend_chart, tonnes_chart
 from finlab.charts.cash_flow import cash_flow_chart
 from finlab.charts.tax import tax_bars, tax_heatmap
@@ -158,7 +158,22 @@ def test_cash_flow_chart_layers_bars_net_and_balance_per_currency() -> None:
     assert (fields(balance, "x"), fields(balance, "y")) == ("period_end", "running_balance")
     assert all(unit["encoding"]["tooltip"] for unit in units(spec))
     assert bars["encoding"]["y"]["axis"]["title"] == "In / out / net (USD)"
-    assert frame.height == len(spec_rows(spec))
+    assert frame.select("currency", "period_start").n_unique() == len(spec_rows(spec))
+
+
+def test_cash_flow_chart_sums_accounts_and_leaves_a_partly_unknown_balance_out() -> None:
+    frame = cash_flow_frame().with_columns(
+        running_balance=pl.when((pl.col("account") == "fca_2") & (pl.col("period_start") == date(2024, 3, 1)))
+        .then(None)
+        .otherwise(pl.col("running_balance"))
+    )
+
+    rows = spec_rows(cash_flow_chart(frame).to_dict())
+
+    usd = {row["period_start"]: row for row in rows if row["currency"] == "usd"}
+    assert [39.98, 39.98, 39.98] == [usd[day]["inflow"] for day in sorted(usd)]
+    assert [6, 6, 6] == [usd[day]["transaction_count"] for day in sorted(usd)]
+    assert [200.0, 200.0, None] == [usd[day]["running_balance"] for day in sorted(usd)]
 
 
 def test_chart_rows_are_in_major_units_of_their_own_currency() -> None:
@@ -166,7 +181,7 @@ def test_chart_rows_are_in_major_units_of_their_own_currency() -> None:
 
     inflow = {row["currency"]: row["inflow"] for row in spec_rows(spec)}
 
-    assert inflow == {"jpy": 1999.0, "usd": 19.99}
+    assert inflow == {"jpy": 1999.0, "usd": 39.98}  # two usd accounts
     assert {"2024-01-01", "2024-02-01", "2024-03-01"} == {row["period_start"] for row in spec_rows(spec)}
 
 
@@ -392,6 +407,34 @@ def test_inline_data_converts_decimals_dates_and_datetimes_to_json() -> None:
 
     values = inline_data(frame)["values"]
 
-    assert values == [
-        {"currency": "usd", "net": 19.99, "day": "2024-01-01", "at": "2024-01-01T12:00:00Z", "tons": 1.5}
-    ]
+    assert values == (
+        {"currency": "usd", "net": 19.99, "day": "2024-01-01", "at": "2024-01-01T12:00:00Z", "tons": 1.5},
+    )
+    assert list(values) == json_rows(frame)
+
+
+@pytest.mark.parametrize("frame", [cash_flow_frame(), cash_flow_frame().filter(pl.col("currency") == "usd"),
+                                   pl.DataFrame(schema=CASH_FLOW_SCHEMA)])  # fmt: skip
+def test_a_filled_layout_carries_its_spec_ready(frame: pl.DataFrame) -> None:
+    chart = cash_flow_chart(frame)
+
+    assert chart.to_dict() == filled_spec(chart)
+    assert filled_spec(cash_flow_chart(frame).copy()) is None  # a changed chart is serialised anew
+    assert filled_spec(alt.Chart().mark_point()) is None
+
+
+def test_chart_widgets_take_a_ready_spec_and_keep_altairs_path_for_parameters() -> None:
+    from finlab.dashboards.rendering import ChartWidget
+
+    widget = ChartWidget(cash_flow_chart(cash_flow_frame()))
+    ready = cash_flow_chart(cash_flow_frame().filter(pl.col("currency") == "jpy"))
+    widget.chart = ready
+    assert widget.spec is filled_spec(ready)
+
+    brush = alt.selection_interval(name="brush")
+    selecting = alt.Chart({"values": [{"x": 1}]}).mark_point().encode(x="x:Q").add_params(brush)
+    widget.chart = selecting
+    assert "brush" in widget.selections.trait_names()
+    widget.chart = ready
+    assert "brush" not in widget.selections.trait_names()
+    assert ready.to_dict() == widget.spec

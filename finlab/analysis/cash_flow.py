@@ -58,8 +58,12 @@ __all__ = [
     "CASH_FLOW_PERIODS",
     "CASH_FLOW_SCHEMA",
     "COUNTERPARTIES_SCHEMA",
+    "DAILY_SCHEMA",
     "NO_DESCRIPTION",
     "cash_flow",
+    "cash_flow_from_daily",
+    "daily_flows",
+    "filter_days",
     "filter_transactions",
     "top_counterparties",
 ]
@@ -80,6 +84,17 @@ CASH_FLOW_SCHEMA = pl.Schema(
         "period_end": PERIOD_DTYPE,
         **dict.fromkeys(COUNTS, pl.Int64()),
         **money_schema(*FLOWS, "running_balance"),
+    }
+)
+
+#: One row per account, currency and local day with posted or pending transactions (`daily_flows`).
+DAILY_SCHEMA = pl.Schema(
+    {
+        "account": pl.String(),
+        "currency": pl.String(),
+        "day": PERIOD_DTYPE,
+        **dict.fromkeys((*FLOWS, *COUNTS), pl.Int64()),
+        "balance_base": pl.Int64(),
     }
 )
 
@@ -149,28 +164,89 @@ def cash_flow(
     Returns a frame with `CASH_FLOW_SCHEMA`, sorted by account, currency and period.
     """
     check_period(period, CASH_FLOW_PERIODS)
+    days = daily_flows(transactions, accounts, timezone)
+    shown = days
+    if start is not None or end is not None:
+        shown = daily_flows(
+            transactions.filter(between("transacted_at", start, end, timezone)), accounts, timezone
+        )
+    first = None if start is None else _period_of(to_utc(start, timezone), period, timezone)
+    last = (
+        None
+        if end is None
+        else _period_of(to_utc(end, timezone) - timedelta(microseconds=1), period, timezone)
+    )
+    return _assemble(days, shown, accounts, period, first, last)
+
+
+def daily_flows(transactions: pl.DataFrame, accounts: pl.DataFrame, timezone: str = "UTC") -> pl.DataFrame:
+    """Flows per account, currency and local day, with each pair's ``balance_base``: `DAILY_SCHEMA`.
+
+    This is all of `cash_flow`'s work per transaction; `cash_flow_from_daily` turns it into periods
+    in milliseconds, so a dashboard makes it once per timezone. Days without posted or pending
+    transactions have no row. ``balance_base`` is the pair's balance before every posted transaction
+    (``balance_current`` less those posted at or before ``balance_as_of``); null when unknown.
+    """
     check_timezone(timezone)
     require_columns(transactions, TRANSACTION_COLUMNS, "a financial_connections.transaction frame")
     require_columns(accounts, ACCOUNT_COLUMNS, "a financial_connections.account frame")
-    counted = transactions.filter(POSTED | PENDING).with_columns(
-        period_start("transacted_at", period, timezone)
+    counted = transactions.filter(POSTED | PENDING)
+    amount = pl.col("amount")
+    days = counted.group_by(*PAIR, period_start("transacted_at", "day", timezone).alias("day")).agg(
+        inflow=amount.filter(POSTED & (amount > 0)).sum(),
+        outflow=amount.filter(POSTED & (amount < 0)).sum(),
+        net=amount.filter(POSTED).sum(),
+        pending_net=amount.filter(PENDING).sum(),
+        transaction_count=POSTED.sum(),
+        pending_count=PENDING.sum(),
     )
-    in_range = counted.filter(between("transacted_at", start, end, timezone))
-    periods = _period_range(in_range, period, timezone, start, end)
-    grid = counted.select(PAIR).unique().join(periods.to_frame(), how="cross")
-    flows = grid.join(_period_flows(in_range), on=KEYS, how="left").with_columns(
-        pl.col(*FLOWS, *COUNTS).fill_null(0)
+    bases = _balance_bases(counted.filter(POSTED), accounts)
+    return conform(days.join(bases, on=PAIR, how="left").sort(*PAIR, "day"), DAILY_SCHEMA)
+
+
+def filter_days(
+    days: pl.DataFrame,
+    *,
+    accounts: str | Collection[str] | None = None,
+    currencies: str | Collection[str] | None = None,
+    include_pending: bool = True,
+) -> pl.DataFrame:
+    """`daily_flows` rows of these accounts and currencies (None: all); without pending, as if none were.
+
+    The same as `filter_transactions` before `daily_flows` (statuses ``posted`` alone, or with
+    ``pending``).
+    """
+    condition = pl.lit(True)
+    if accounts is not None:
+        condition &= pl.col("account").is_in(_as_list(accounts))
+    if currencies is not None:
+        condition &= pl.col("currency").str.to_lowercase().is_in([c.lower() for c in _as_list(currencies)])
+    chosen = days.filter(condition)
+    if include_pending:
+        return chosen
+    return chosen.filter(pl.col("transaction_count") > 0).with_columns(
+        pending_net=pl.lit(0, pl.Int64), pending_count=pl.lit(0, pl.Int64)
     )
-    first: date | None = periods[0] if periods.len() else None
-    balances = _running_balances(grid, counted.filter(POSTED), accounts, first)
-    result = (
-        flows.join(balances, on=KEYS, how="left")
-        .join(_account_names(accounts), on="account", how="left")
-        .with_columns(period_end(pl.col("period_start"), period))
-        .with_columns(major_columns([*FLOWS, "running_balance"]))
-        .sort(KEYS)
-    )
-    return conform(result, CASH_FLOW_SCHEMA)
+
+
+def cash_flow_from_daily(
+    days: pl.DataFrame,
+    accounts: pl.DataFrame,
+    *,
+    period: str = "month",
+    start: date | None = None,
+    end: date | None = None,
+) -> pl.DataFrame:
+    """`cash_flow` from `daily_flows` (maybe `filter_days`): equal to it for the same transactions.
+
+    ``start`` (inclusive) and ``end`` (exclusive) are local days in the timezone the days were made in.
+    """
+    check_period(period, CASH_FLOW_PERIODS)
+    require_columns(days, DAILY_SCHEMA.names(), "a frame of finlab.analysis.cash_flow.daily_flows()")
+    shown = days.filter(between_days("day", start, end))
+    first = None if start is None else _period_of(to_utc(start, "UTC"), period, "UTC")
+    last = None if end is None else _period_of(to_utc(end - timedelta(days=1), "UTC"), period, "UTC")
+    return _assemble(days, shown, accounts, period, first, last)
 
 
 def top_counterparties(transactions: pl.DataFrame, n: int = 10) -> pl.DataFrame:
@@ -200,33 +276,52 @@ def _as_list(values: str | Collection[str]) -> list[str]:
     return [values] if isinstance(values, str) else list(values)
 
 
-def _period_flows(transactions: pl.DataFrame) -> pl.DataFrame:
-    """Posted in/out/net and pending net and counts per account, currency and period."""
-    amount = pl.col("amount")
-    return transactions.group_by(KEYS).agg(
-        inflow=amount.filter(POSTED & (amount > 0)).sum(),
-        outflow=amount.filter(POSTED & (amount < 0)).sum(),
-        net=amount.filter(POSTED).sum(),
-        pending_net=amount.filter(PENDING).sum(),
-        transaction_count=POSTED.sum(),
-        pending_count=PENDING.sum(),
-    )
-
-
-def _period_range(
-    in_range: pl.DataFrame,
-    period: str,
-    timezone: str,
-    start: date | datetime | None,
-    end: date | datetime | None,
-) -> pl.Series:
-    """Every period start from the first to the last period in range (empty when there is none)."""
-    first: date | None = in_range["period_start"].min()  # type: ignore[assignment]
-    last: date | None = in_range["period_start"].max()  # type: ignore[assignment]
+def between_days(column: str, start: date | None, end: date | None) -> pl.Expr:
+    """Boolean expression: ``start <= column < end`` on a Date column (either bound may be None)."""
+    condition = pl.lit(True)
     if start is not None:
-        first = _period_of(to_utc(start, timezone), period, timezone)
+        condition &= pl.col(column) >= pl.lit(start, pl.Date)
     if end is not None:
-        last = _period_of(to_utc(end, timezone) - timedelta(microseconds=1), period, timezone)
+        condition &= pl.col(column) < pl.lit(end, pl.Date)
+    return condition
+
+
+def _assemble(
+    days: pl.DataFrame,
+    shown: pl.DataFrame,
+    accounts: pl.DataFrame,
+    period: str,
+    first: date | None,
+    last: date | None,
+) -> pl.DataFrame:
+    """`CASH_FLOW_SCHEMA` rows: flows of the ``shown`` days, balances from all ``days``.
+
+    ``first`` and ``last`` are the first and last period to show whatever the days hold (None: as
+    far as the shown days go).
+    """
+    in_period = pl.col("day").dt.truncate(PERIODS[period]).alias("period_start")
+    shown = shown.with_columns(in_period)
+    periods = _period_range(shown, period, first, last)
+    grid = days.select(PAIR).unique().join(periods.to_frame(), how="cross")
+    sums = shown.group_by(KEYS).agg(pl.col(*FLOWS, *COUNTS).sum())
+    flows = grid.join(sums, on=KEYS, how="left").with_columns(pl.col(*FLOWS, *COUNTS).fill_null(0))
+    balances = _running_balances(grid, days.with_columns(in_period), periods[0] if periods.len() else None)
+    result = (
+        flows.join(balances, on=KEYS, how="left")
+        .join(_account_names(accounts), on="account", how="left")
+        .with_columns(period_end(pl.col("period_start"), period))
+        .with_columns(major_columns([*FLOWS, "running_balance"]))
+        .sort(KEYS)
+    )
+    return conform(result, CASH_FLOW_SCHEMA)
+
+
+def _period_range(shown: pl.DataFrame, period: str, first: date | None, last: date | None) -> pl.Series:
+    """Every period start from ``first`` (else the first shown) to ``last`` (else the last shown)."""
+    if first is None:
+        first = shown["period_start"].min()  # type: ignore[assignment]
+    if last is None:
+        last = shown["period_start"].max()  # type: ignore[assignment]
     first, last = first or last, last or first
     if first is None or last is None or first > last:
         return pl.Series("period_start", [], PERIOD_DTYPE)
@@ -239,17 +334,17 @@ def _period_of(instant: datetime, period: str, timezone: str) -> date:
     return value
 
 
-def _running_balances(
-    grid: pl.DataFrame, posted: pl.DataFrame, accounts: pl.DataFrame, first: date | None
-) -> pl.DataFrame:
+def _running_balances(grid: pl.DataFrame, days: pl.DataFrame, first: date | None) -> pl.DataFrame:
     """End-of-period balance per account, currency and period of ``grid``.
 
-    balance(end of P) = balance_current - sum(posted at or before as_of) + sum(posted in periods <= P).
+    balance(end of P) = balance_base + posted net of every period up to P (shown or not).
     """
-    by_period = posted.group_by(KEYS).agg(period_net=pl.col("amount").sum())
+    by_period = days.group_by(KEYS).agg(period_net=pl.col("net").sum())
+    before_first = pl.col("net").filter(pl.col("day") < pl.lit(first, pl.Date)).sum()
+    opening = days.group_by(PAIR).agg(opening=pl.col("balance_base").first() + before_first)
     return (
         grid.join(by_period, on=KEYS, how="left")
-        .join(_opening_balances(posted, accounts, first), on=PAIR, how="left")
+        .join(opening, on=PAIR, how="left")
         .sort(KEYS)
         .select(
             *KEYS,
@@ -258,28 +353,20 @@ def _running_balances(
     )
 
 
-def _opening_balances(posted: pl.DataFrame, accounts: pl.DataFrame, first: date | None) -> pl.DataFrame:
-    """Balance before the first shown period per account and currency (null when unknown)."""
-    balances = _balances(accounts)
-    sums = (
-        posted.join(balances, on=PAIR, how="left")
-        .group_by(PAIR)
-        .agg(
-            through_as_of=pl.col("amount").filter(pl.col("transacted_at") <= pl.col("balance_as_of")).sum(),
-            before_first=pl.col("amount").filter(pl.col("period_start") < pl.lit(first, PERIOD_DTYPE)).sum(),
-        )
-    )
-    known = pl.col("balance_as_of").is_not_null()
-    opening = pl.col("balance_current") - pl.col("through_as_of") + pl.col("before_first")
-    return balances.join(sums, on=PAIR, how="left").select(
-        *PAIR, opening=pl.when(known).then(opening.fill_null(pl.col("balance_current")))
-    )
-
-
-def _balances(accounts: pl.DataFrame) -> pl.DataFrame:
-    return accounts.select(
+def _balance_bases(posted: pl.DataFrame, accounts: pl.DataFrame) -> pl.DataFrame:
+    """Balance before every posted transaction per account and currency (null when unknown)."""
+    balances = accounts.select(
         pl.col("id").alias("account"), "currency", "balance_current", "balance_as_of"
     ).unique(subset=PAIR, keep="first", maintain_order=True)
+    through_as_of = (
+        posted.join(balances, on=PAIR, how="inner")
+        .group_by(PAIR)
+        .agg(through=pl.col("amount").filter(pl.col("transacted_at") <= pl.col("balance_as_of")).sum())
+    )
+    known = pl.col("balance_as_of").is_not_null()
+    return balances.join(through_as_of, on=PAIR, how="left").select(
+        *PAIR, balance_base=pl.when(known).then(pl.col("balance_current") - pl.col("through").fill_null(0))
+    )
 
 
 def _account_names(accounts: pl.DataFrame) -> pl.DataFrame:

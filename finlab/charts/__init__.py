@@ -18,12 +18,14 @@ Examples
 >>> frame = pl.DataFrame({"currency": ["jpy"], "net": [1500]})
 >>> frame = frame.with_columns(net_major=pl.col("net").cast(pl.Decimal(38, 3)))
 >>> inline_data(frame)["values"]
-[{'currency': 'jpy', 'net': 1500.0}]
+({'currency': 'jpy', 'net': 1500.0},)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import copy
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import altair as alt
@@ -36,16 +38,22 @@ __all__ = [
     "MONEY_FORMAT",
     "Chart",
     "InlineValues",
+    "Layout",
+    "currencies_of",
     "currency_panels",
     "currency_title",
+    "filled_spec",
     "inline_data",
+    "json_rows",
     "period_axis",
     "period_tooltip",
+    "stack",
     "stacked_period_bars",
 ]
 
-#: Inline chart data: JSON rows under ``"values"``.
-InlineValues = dict[str, list[dict[str, Any]]]
+#: Inline chart data: JSON rows under ``"values"`` (a tuple: Altair copies lists on every chart
+#: method, tuples it passes by reference).
+InlineValues = dict[str, tuple[dict[str, Any], ...]]
 #: Anything a builder returns: a single, layered or concatenated chart.
 Chart = alt.Chart | alt.LayerChart | alt.VConcatChart
 
@@ -63,8 +71,15 @@ def inline_data(frame: pl.DataFrame) -> InlineValues:
 
     Each money column ``x`` that has an ``x_major`` twin is replaced by the twin as a float (major
     units: yen stay yen, cents become dollars). Other decimals become floats, dates ISO ``YYYY-MM-DD``
-    strings (which Vega reads as UTC midnight), datetimes ISO strings with ``Z``.
+    strings (which Vega reads as UTC midnight), datetimes ISO strings with ``Z``. The rows are a tuple,
+    which Altair does not copy each time a chart is layered or concatenated: with a list, building
+    and serialising a chart of 2,000 rows took 0.5 s instead of 0.1 s.
     """
+    return {"values": tuple(json_rows(frame))}
+
+
+def json_rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    """The frame's rows as `inline_data` writes them (money in float major units, ISO dates)."""
     majors = {name for name in frame.columns if name + MAJOR_SUFFIX in frame.columns}
     columns: list[pl.Expr] = []
     for name, dtype in frame.schema.items():
@@ -74,7 +89,7 @@ def inline_data(frame: pl.DataFrame) -> InlineValues:
         columns.append(
             _json_ready(pl.col(source), frame.schema[source] if name in majors else dtype).alias(name)
         )
-    return {"values": frame.select(columns).to_dicts()}
+    return frame.select(columns).to_dicts()
 
 
 def _json_ready(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
@@ -98,16 +113,63 @@ def currency_panels(frame: pl.DataFrame, panel: Callable[[pl.DataFrame, str], Ch
 
     A frame without rows still gives one (empty) panel, so every builder returns a valid chart.
     """
-    currencies = sorted(frame["currency"].drop_nulls().unique().to_list())
+    currencies = currencies_of(frame)
     if not currencies:
         return panel(frame, "")
-    panels = [panel(frame.filter(pl.col("currency") == code), code) for code in currencies]
+    return stack([panel(frame.filter(pl.col("currency") == code), code) for code in currencies])
+
+
+def currencies_of(frame: pl.DataFrame) -> list[str]:
+    """The frame's currencies, sorted: one panel each."""
+    return sorted(frame["currency"].drop_nulls().unique().to_list())
+
+
+def stack(panels: Sequence[Chart]) -> Chart:
+    """Panels one above the other (one alone as it is): time axes shared, amounts and colours not."""
     if len(panels) == 1:
         return panels[0]
     stacked: alt.VConcatChart = alt.vconcat(*panels).resolve_scale(
         x="shared", y="independent", color="independent"
     )
     return stacked
+
+
+class Layout:
+    """A chart whose rows come later: its data are named datasets, which `fill` supplies.
+
+    Altair takes about 0.25 s to build and serialise a layered, per-currency chart, whatever its
+    rows. A layout is built and serialised once; `fill` then costs only the rows, and the chart it
+    returns carries its spec ready-made for `filled_spec` (so a dashboard update sends it at once).
+    """
+
+    def __init__(self, chart: Chart) -> None:
+        self.chart = chart
+
+    @functools.cached_property
+    def spec(self) -> dict[str, Any]:
+        """The layout's Vega-Lite spec, without ``datasets``."""
+        spec: dict[str, Any] = self.chart.to_dict()
+        return spec
+
+    def fill(self, datasets: Mapping[str, pl.DataFrame]) -> Chart:
+        """The chart with these rows as its named datasets (see `json_rows`)."""
+        rows = {name: json_rows(frame) for name, frame in datasets.items()}
+        # A copy that shares the layout's parts: Altair's own copy() re-runs the constructor, which
+        # deep-copies every panel (0.1 s). Its properties live in ``_kwds``, given a new dict here.
+        chart = copy.copy(self.chart)
+        object.__setattr__(chart, "_kwds", {**self.chart._kwds, "datasets": rows})
+        object.__setattr__(chart, _FILLED_SPEC, {**self.spec, "datasets": rows})
+        return chart
+
+
+def filled_spec(chart: Chart | None) -> dict[str, Any] | None:
+    """The spec of a chart made by `Layout.fill` (equal to its ``to_dict()``); None for any other."""
+    spec: dict[str, Any] | None = None if chart is None else vars(chart).get(_FILLED_SPEC)
+    return spec
+
+
+#: Where `Layout.fill` keeps a chart's ready spec (an attribute Altair does not serialise).
+_FILLED_SPEC = "_finlab_filled_spec"
 
 
 def period_axis(title: str = "Period") -> alt.X:

@@ -16,6 +16,8 @@ Examples
 
 from __future__ import annotations
 
+import functools
+
 import altair as alt
 import polars as pl
 
@@ -24,16 +26,20 @@ from finlab.analysis.cash_flow import CASH_FLOW_SCHEMA
 from finlab.charts import (
     MONEY_FORMAT,
     Chart,
-    currency_panels,
+    Layout,
+    currencies_of,
     currency_title,
-    inline_data,
     period_axis,
     period_tooltip,
+    stack,
 )
 from finlab.charts.theme import BALANCE_COLOR, FLOW_COLORS, NET_COLOR
+from finlab.resources import MAJOR_SUFFIX
 
 __all__ = ["cash_flow_chart"]
 
+#: The flows columns the chart draws, summed over accounts.
+DRAWN = ("inflow", "outflow", "net", "pending_net", "transaction_count", "running_balance")
 #: Vega expression: the middle of the period, where its net point sits (dates parse as UTC).
 MIDPOINT = "(time(toDate(datum.period_start)) + time(toDate(datum.period_end))) / 2"
 
@@ -41,10 +47,45 @@ MIDPOINT = "(time(toDate(datum.period_start)) + time(toDate(datum.period_end))) 
 def cash_flow_chart(flows: pl.DataFrame) -> Chart:
     """Layered in/out bars, net line and balance line per currency, with tooltips."""
     require_columns(flows, CASH_FLOW_SCHEMA.names(), "the frame of finlab.analysis.cash_flow.cash_flow()")
-    return currency_panels(flows, _panel)
+    rows = _per_currency(flows)
+    currencies = tuple(currencies_of(rows))
+    if not currencies:
+        return _layout(("",)).fill({_dataset(""): rows})
+    return _layout(currencies).fill({_dataset(c): rows.filter(pl.col("currency") == c) for c in currencies})
 
 
-def _panel(flows: pl.DataFrame, currency: str) -> alt.LayerChart:
+@functools.lru_cache(maxsize=32)
+def _layout(currencies: tuple[str, ...]) -> Layout:
+    """The chart for these currencies, its rows left out (`Layout`): made once per set of currencies."""
+    return Layout(stack([_panel(alt.NamedData(name=_dataset(code)), code) for code in currencies]))
+
+
+def _dataset(currency: str) -> str:
+    return f"cash-flow-{currency or 'none'}"
+
+
+def _per_currency(flows: pl.DataFrame) -> pl.DataFrame:
+    """Accounts summed per currency and period: the rows the chart draws, one per period.
+
+    A third of the payload for three accounts. A period's balance is null (a gap in the line) when
+    any account's balance in it is unknown, as the dashboard's closing-balance tile leaves it out.
+    """
+    money = [name for name in DRAWN if name + MAJOR_SUFFIX in flows.columns]
+    return (
+        flows.group_by("currency", "period_start", "period_end", maintain_order=True)
+        .agg(
+            pl.col(*DRAWN, *(name + MAJOR_SUFFIX for name in money)).sum(),
+            unknown=pl.col("running_balance").is_null().any(),
+        )
+        .with_columns(
+            pl.when(~pl.col("unknown")).then(pl.col(name)).alias(name)
+            for name in ("running_balance", "running_balance" + MAJOR_SUFFIX)
+        )
+        .drop("unknown")
+    )
+
+
+def _panel(data: alt.NamedData, currency: str) -> alt.LayerChart:
     base = alt.Chart()
     flow_axis = alt.Axis(title=currency_title("In / out / net", currency))
     bars = (
@@ -104,6 +145,6 @@ def _panel(flows: pl.DataFrame, currency: str) -> alt.LayerChart:
     )
     title = f"Cash flow, {currency.upper()}" if currency else "Cash flow"
     flows_and_net = alt.LayerChart(layer=[bars, net])
-    layered = alt.LayerChart(layer=[flows_and_net, balance], data=inline_data(flows), title=title)
+    layered = alt.LayerChart(layer=[flows_and_net, balance], data=data, title=title)
     resolved: alt.LayerChart = layered.resolve_scale(y="independent")
     return resolved
