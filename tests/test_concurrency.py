@@ -160,3 +160,20 @@ def test_windows_do_not_change_what_transactions_returns(dataset: Dataset) -> No
     per_account = [stripe.frame("financial_connections.transaction", account=fca) for fca in accounts]
     frame: Any = stripe.transactions()
     assert_frame_equal(pl.concat(per_account), frame)
+
+
+def test_a_range_of_a_few_pages_costs_no_more_requests_than_pages(dataset: Dataset) -> None:
+    server = DemoStripe(dataset)
+    stripe, _ = connection(server)
+    accounts = stripe.accounts().get_column("id").to_list()
+    newest = max(o["transacted_at"] for o in dataset["financial_connections.transaction"])
+    for days in (1, 7, 31):
+        server.requests.clear()
+        start = newest - days * 86_400
+
+        frame = stripe.transactions(start=start, end=newest + 1)
+
+        listed = [r for r in server.requests if r.path == "/v1/financial_connections/transactions"]
+        counts = frame.group_by("account").len().get_column("len").to_list()
+        pages = len(accounts) - len(counts) + sum(-(-count // 100) for count in counts)
+        assert pages <= len(listed) <= pages + len(accounts), f"{days} days: {len(listed)} requests"
