@@ -243,7 +243,7 @@ def cash_flow_from_daily(
     """
     check_period(period, CASH_FLOW_PERIODS)
     require_columns(days, DAILY_SCHEMA.names(), "a frame of finlab.analysis.cash_flow.daily_flows()")
-    shown = days.filter(between_days("day", start, end))
+    shown = days.filter(_between_days("day", start, end))
     first = None if start is None else _period_of(to_utc(start, "UTC"), period, "UTC")
     last = None if end is None else _period_of(to_utc(end - timedelta(days=1), "UTC"), period, "UTC")
     return _assemble(days, shown, accounts, period, first, last)
@@ -276,7 +276,7 @@ def _as_list(values: str | Collection[str]) -> list[str]:
     return [values] if isinstance(values, str) else list(values)
 
 
-def between_days(column: str, start: date | None, end: date | None) -> pl.Expr:
+def _between_days(column: str, start: date | None, end: date | None) -> pl.Expr:
     """Boolean expression: ``start <= column < end`` on a Date column (either bound may be None)."""
     condition = pl.lit(True)
     if start is not None:

@@ -72,8 +72,8 @@ def inline_data(frame: pl.DataFrame) -> InlineValues:
     Each money column ``x`` that has an ``x_major`` twin is replaced by the twin as a float (major
     units: yen stay yen, cents become dollars). Other decimals become floats, dates ISO ``YYYY-MM-DD``
     strings (which Vega reads as UTC midnight), datetimes ISO strings with ``Z``. The rows are a tuple,
-    which Altair does not copy each time a chart is layered or concatenated: with a list, building
-    and serialising a chart of 2,000 rows took 0.5 s instead of 0.1 s.
+    which Altair does not copy each time a chart is layered or concatenated (building a cash-flow
+    chart of 2,190 rows took 0.30 s with a list, 0.25 s with a tuple).
     """
     return {"values": tuple(json_rows(frame))}
 
