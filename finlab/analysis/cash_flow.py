@@ -134,12 +134,7 @@ def filter_transactions(
     read in ``timezone``. Currencies match case-insensitively; a single string means a one-item list.
     """
     require_columns(frame, TRANSACTION_COLUMNS, "a financial_connections.transaction frame")
-    condition = between("transacted_at", start, end, timezone)
-    if accounts is not None:
-        condition &= pl.col("account").is_in(_as_list(accounts))
-    if currencies is not None:
-        wanted = [code.lower() for code in _as_list(currencies)]
-        condition &= pl.col("currency").str.to_lowercase().is_in(wanted)
+    condition = between("transacted_at", start, end, timezone) & _of(accounts, currencies)
     if statuses is not None:
         condition &= pl.col("status").is_in(_as_list(statuses))
     return frame.filter(condition)
@@ -167,9 +162,7 @@ def cash_flow(
     days = daily_flows(transactions, accounts, timezone)
     shown = days
     if start is not None or end is not None:
-        shown = daily_flows(
-            transactions.filter(between("transacted_at", start, end, timezone)), accounts, timezone
-        )
+        shown = _day_sums(transactions.filter(between("transacted_at", start, end, timezone)), timezone)
     first = None if start is None else _period_of(to_utc(start, timezone), period, timezone)
     last = (
         None
@@ -190,18 +183,9 @@ def daily_flows(transactions: pl.DataFrame, accounts: pl.DataFrame, timezone: st
     check_timezone(timezone)
     require_columns(transactions, TRANSACTION_COLUMNS, "a financial_connections.transaction frame")
     require_columns(accounts, ACCOUNT_COLUMNS, "a financial_connections.account frame")
-    counted = transactions.filter(POSTED | PENDING)
-    amount = pl.col("amount")
-    days = counted.group_by(*PAIR, period_start("transacted_at", "day", timezone).alias("day")).agg(
-        inflow=amount.filter(POSTED & (amount > 0)).sum(),
-        outflow=amount.filter(POSTED & (amount < 0)).sum(),
-        net=amount.filter(POSTED).sum(),
-        pending_net=amount.filter(PENDING).sum(),
-        transaction_count=POSTED.sum(),
-        pending_count=PENDING.sum(),
-    )
-    bases = _balance_bases(counted.filter(POSTED), accounts)
-    return conform(days.join(bases, on=PAIR, how="left").sort(*PAIR, "day"), DAILY_SCHEMA)
+    bases = _balance_bases(transactions.filter(POSTED), accounts)
+    days = _day_sums(transactions, timezone).join(bases, on=PAIR, how="left")
+    return conform(days.sort(*PAIR, "day"), DAILY_SCHEMA)
 
 
 def filter_days(
@@ -216,12 +200,7 @@ def filter_days(
     The same as `filter_transactions` before `daily_flows` (statuses ``posted`` alone, or with
     ``pending``).
     """
-    condition = pl.lit(True)
-    if accounts is not None:
-        condition &= pl.col("account").is_in(_as_list(accounts))
-    if currencies is not None:
-        condition &= pl.col("currency").str.to_lowercase().is_in([c.lower() for c in _as_list(currencies)])
-    chosen = days.filter(condition)
+    chosen = days.filter(_of(accounts, currencies))
     if include_pending:
         return chosen
     return chosen.filter(pl.col("transaction_count") > 0).with_columns(
@@ -270,6 +249,31 @@ def top_counterparties(transactions: pl.DataFrame, n: int = 10) -> pl.DataFrame:
         .with_columns(major_columns(["outflow"]))
     )
     return conform(ranked, COUNTERPARTIES_SCHEMA)
+
+
+def _of(accounts: str | Collection[str] | None, currencies: str | Collection[str] | None) -> pl.Expr:
+    """Rows of these accounts and currencies (None: any); currencies match case-insensitively."""
+    condition = pl.lit(True)
+    if accounts is not None:
+        condition &= pl.col("account").is_in(_as_list(accounts))
+    if currencies is not None:
+        wanted = [code.lower() for code in _as_list(currencies)]
+        condition &= pl.col("currency").str.to_lowercase().is_in(wanted)
+    return condition
+
+
+def _day_sums(transactions: pl.DataFrame, timezone: str) -> pl.DataFrame:
+    """Posted and pending flows and counts per account, currency and local ``day`` (void ones left out)."""
+    amount = pl.col("amount")
+    counted = transactions.filter(POSTED | PENDING)
+    return counted.group_by(*PAIR, period_start("transacted_at", "day", timezone).alias("day")).agg(
+        inflow=amount.filter(POSTED & (amount > 0)).sum(),
+        outflow=amount.filter(POSTED & (amount < 0)).sum(),
+        net=amount.filter(POSTED).sum(),
+        pending_net=amount.filter(PENDING).sum(),
+        transaction_count=POSTED.sum(),
+        pending_count=PENDING.sum(),
+    )
 
 
 def _as_list(values: str | Collection[str]) -> list[str]:
