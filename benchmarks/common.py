@@ -12,10 +12,13 @@ import struct
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+import polars as pl
+
+from finlab import resources, windowed, wire
 from finlab.demo import dataset as demo_data
 from finlab.demo.generator import generate
 
@@ -69,6 +72,17 @@ def bodies(pages: Path) -> Iterator[bytes]:
     with pages.open("rb") as source:
         while header := source.read(4):
             yield source.read(struct.unpack(">I", header)[0])
+
+
+def read_pages(bodies: Iterable[bytes]) -> pl.DataFrame:
+    """FC transactions from list pages' bytes, as ``stripe.transactions()`` reads them (`finlab.wire`)."""
+    res = resources.get(TRANSACTION)
+    reader, batches = wire.PageReader(res, PATH), wire.Batches(res, windowed.BATCH_ROWS)
+    for body in bodies:
+        page = reader.decoder.parse(body)
+        assert page is not None
+        batches.add(page.items)
+    return batches.take()
 
 
 def timed(job: Callable[[], T]) -> tuple[T, float]:

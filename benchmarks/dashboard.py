@@ -23,7 +23,7 @@ from typing import Any
 import common
 import polars as pl
 
-from finlab import frames, resources, windowed, wire
+from finlab import frames
 from finlab.dashboards.cash_flow import CashFlowDashboard
 
 REPEATS = 5
@@ -31,13 +31,7 @@ REPEATS = 5
 
 def transactions(n: int) -> pl.DataFrame:
     """The ``n`` transactions as finlab reads them (from the benchmark's cached list pages)."""
-    res = resources.get(common.TRANSACTION)
-    reader, batches = wire.PageReader(res, common.PATH), wire.Batches(res, windowed.BATCH_ROWS)
-    for body in common.bodies(common.files(n)[0]):
-        page = reader.decoder.parse(body)
-        assert page is not None
-        batches.add(page.items)
-    return batches.take()
+    return common.read_pages(common.bodies(common.files(n)[0]))
 
 
 def accounts(n: int) -> pl.DataFrame:

@@ -31,7 +31,7 @@ import common
 import demo_server
 import polars as pl
 
-from finlab import frames, resources, windowed, wire
+from finlab import frames, resources, wire
 from finlab.budget import Budget
 from finlab.connection import BUILD_BATCH
 
@@ -40,13 +40,7 @@ PATHS = ("finlab", "finlab-dicts", "read_ndjson", "stripe-python", "finlab-sync"
 
 
 def with_finlab(pages: list[bytes], ndjson: bytes, n: int) -> pl.DataFrame:
-    res = resources.get(common.TRANSACTION)
-    reader, batches = wire.PageReader(res, PATH), wire.Batches(res, windowed.BATCH_ROWS)
-    for body in pages:
-        page = reader.decoder.parse(body)
-        assert page is not None
-        batches.add(page.items)
-    return batches.take()
+    return common.read_pages(pages)
 
 
 def with_finlab_dicts(pages: list[bytes], ndjson: bytes, n: int) -> pl.DataFrame:
