@@ -4,6 +4,13 @@ Stripe sends every amount as an integer in the currency's minor unit. Most curre
 decimals; the zero-decimal ones (JPY, KRW, ...) count whole units and the three-decimal ones (BHD,
 KWD, ...) count thousandths. Amounts stay integers until they are shown.
 
+The tables follow Stripe's "Supported currencies" page (docs.stripe.com/currencies), special cases
+included: ISK and UGX are whole units in practice, but Stripe's API keeps them two-decimal for
+backward compatibility (5 ISK is ``500``, always a multiple of 100), so their exponent is 2; HUF and
+TWD charge two decimals (only their payouts are whole units); three-decimal amounts end in 0.
+A code outside the tables (``xcg``, ISO 4217 since 2025, is not on Stripe's list) has no known
+exponent: `exponent` raises, `is_known` says so, and displays show its minor units.
+
 Examples
 --------
 >>> exponent("jpy"), exponent("USD"), exponent("kwd")
@@ -22,7 +29,9 @@ import polars as pl
 
 from finlab.errors import ConfigurationError
 
-ZERO_DECIMAL = frozenset("bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split())
+ZERO_DECIMAL = frozenset("bif clp djf gnf jpy kmf krw mga pyg rwf vnd vuv xaf xof xpf".split())
+#: Whole units in practice, two decimals in the API (amounts are multiples of 100): Stripe's special cases.
+TWO_DECIMAL_WHOLE_UNITS = frozenset({"isk", "ugx"})
 THREE_DECIMAL = frozenset("bhd jod kwd omr tnd".split())
 
 #: ISO 4217 codes Stripe settles or presents in (lower case, as Stripe sends them).
@@ -35,7 +44,7 @@ KNOWN_CURRENCIES = (
         hnl htg huf idr ils inr isk jmd kes kgs khr kyd kzt lak lbp lkr lrd lsl mad mdl mkd mmk mnt
         mop mur mvr mwk mxn myr mzn nad ngn nio nok npr nzd pab pen pgk php pkr pln qar ron rsd rub
         sar sbd scr sek sgd shp sle sos srd std szl thb tjs top try ttd twd tzs uah usd usdc uyu uzs
-        wst xcd yer zar zmw""".split()
+        wst xcd yer zar zmw ugx""".split()
     )
 )
 
@@ -44,6 +53,11 @@ _EXACT = Context(prec=60)
 
 #: Decimal column type for major units: 38 digits, 3 decimals fits every exponent.
 MAJOR_DTYPE = pl.Decimal(38, 3)
+
+
+def is_known(currency: str) -> bool:
+    """Whether finlab knows ``currency``'s number of decimals (any case)."""
+    return currency.lower() in KNOWN_CURRENCIES
 
 
 def exponent(currency: str) -> int:

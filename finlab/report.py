@@ -152,7 +152,7 @@ def _page(views: dict[str, View], specs: dict[str, object], source: str, timezon
     for section in SECTIONS:
         view = views[section.key]
         body.append(f'<section id="{section.key}"><h2>{escape(section.title)}</h2>')
-        body.extend(f'<p class="finlab-notes">{escape(note)}</p>' for note in view.notes)
+        body.extend(f'<p class="finlab-notes">{escape(note)}</p>' for note in view.shown_notes)
         tiles = "".join(kpi_html(name, kpi) for name, kpi in view.kpis.items())
         body.append(f'<div class="finlab-kpis">{tiles}</div>')
         body.extend(f'<div class="finlab-chart" id="chart-{stem}"></div>' for stem in section.files.values())

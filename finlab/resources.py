@@ -187,7 +187,17 @@ def _customer_details() -> tuple[Col, ...]:
         *(Col(f"customer_details.address.{part}") for part in ADDRESS),
         Col("customer_details.address_source", enum=("billing", "shipping")),
         Col("customer_details.taxability_override", enum=TAXABILITY_OVERRIDE),
+        # The types only (``eu_vat``, ...): a buyer with a tax id buys as a business. The ids stay out.
+        Col("customer_details.tax_id_types", "strings", derive=_tax_id_types),
     )
+
+
+def _tax_id_types(obj: Mapping[str, Any]) -> list[str] | None:
+    details = obj.get("customer_details")
+    tax_ids = details.get("tax_ids") if isinstance(details, Mapping) else None
+    if not isinstance(tax_ids, list):
+        return None
+    return [str(entry.get("type")) for entry in tax_ids if isinstance(entry, Mapping)]
 
 
 #: Keys finlab adds to a line item it fetched under a parent: line items carry neither.

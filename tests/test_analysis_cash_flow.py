@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -11,11 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from finlab.analysis import to_utc
 from finlab.analysis.cash_flow import (
     CASH_FLOW_SCHEMA,
     COUNTERPARTIES_SCHEMA,
     DAILY_SCHEMA,
     NO_DESCRIPTION,
+    balance_at,
     cash_flow,
     cash_flow_from_daily,
     daily_flows,
@@ -363,3 +365,84 @@ def test_daily_flows_of_no_transactions_has_the_schema() -> None:
     days = daily_flows(frame(TXN, []), accounts())
     assert (DAILY_SCHEMA, 0) == (days.schema, days.height)
     assert CASH_FLOW_SCHEMA == cash_flow_from_daily(days, accounts(), start=date(2024, 1, 1)).schema
+
+
+# -- balances follow postings, not transaction dates ----------------------------------------------
+
+
+def test_balance_counts_what_had_posted_by_as_of_not_what_was_transacted() -> None:
+    as_of = at(2024, 1, 15, 12)
+    rows = [
+        txn(100, at(2024, 1, 10), status_transitions_posted_at=at(2024, 1, 11)),  # in the balance
+        txn(20, at(2024, 1, 14), status_transitions_posted_at=at(2024, 1, 16)),  # posted after as_of
+        txn(7, at(2024, 1, 14), "void", status_transitions_void_at=at(2024, 1, 16)),  # pending, then void
+        txn(3, at(2024, 1, 15), "pending"),  # still pending
+    ]
+    transactions, balances = frame(TXN, rows), accounts(1_000, as_of)
+
+    flows = cash_flow(transactions, balances, period="day", start=date(2024, 1, 13), end=date(2024, 1, 18))
+
+    assert [(1_000,)] == balance_at(transactions, balances, as_of).filter(
+        pl.col("account") == "fca_usd"
+    ).select("balance").rows()
+    expected = {date(2024, 1, 13): 1_000, date(2024, 1, 15): 1_000, date(2024, 1, 16): 1_020}
+    got = dict(flows.filter(pl.col("account") == "fca_usd").select("period_start", "running_balance").rows())
+    assert expected == {day: got[day] for day in expected}
+    assert 20 == flows["net"].sum()  # flows stay on transaction days: only the Jan 14 posting is in range
+
+
+def test_a_transaction_voided_after_posting_leaves_the_balance_when_voided() -> None:
+    rows = [
+        txn(50, at(2024, 1, 10), "void", status_transitions_posted_at=at(2024, 1, 10),
+            status_transitions_void_at=at(2024, 1, 20)),
+    ]  # fmt: skip
+    transactions, balances = frame(TXN, rows), accounts(500, at(2024, 1, 15))
+
+    balances_on = [
+        balance_at(transactions, balances, moment).filter(pl.col("account") == "fca_usd")["balance"].item()
+        for moment in (at(2024, 1, 9), at(2024, 1, 15), at(2024, 1, 21))
+    ]
+
+    assert [450, 500, 450] == balances_on
+
+
+lifecycles = st.lists(
+    st.builds(
+        lambda amount, when, status, posts_after, voided_after, account: txn(
+            amount,
+            when,
+            status,
+            account,
+            status_transitions_posted_at=when + posts_after if status == "posted" else None,
+            status_transitions_void_at=when + voided_after if status == "void" else None,
+        ),
+        amount=st.integers(-(10**9), 10**9),
+        when=st.datetimes(datetime(2023, 1, 1), datetime(2025, 12, 31), timezones=st.just(UTC)),
+        status=st.sampled_from(["posted", "posted", "pending", "void"]),
+        posts_after=st.timedeltas(timedelta(0), timedelta(days=45)),
+        voided_after=st.timedeltas(timedelta(0), timedelta(days=10)),
+        account=st.sampled_from(sorted(CURRENCY_OF)),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=lifecycles, as_of=instants, balance=st.integers(-(10**9), 10**9), timezone=timezones)
+def test_rebuilt_balance_at_as_of_is_balance_current_and_each_day_ends_at_balance_at(
+    rows: list[dict[str, Any]], as_of: datetime, balance: int, timezone: str
+) -> None:
+    transactions, balances = frame(TXN, rows), accounts(balance, as_of)
+
+    assert (
+        balance
+        == balance_at(transactions, balances, as_of).filter(pl.col("account") == "fca_usd")["balance"].item()
+    )
+    days = cash_flow(transactions, balances, period="day", timezone=timezone).filter(
+        pl.col("account") == "fca_usd"
+    )
+    for index in {0, days.height // 2, days.height - 1} if days.height else ():
+        row = days.row(index, named=True)
+        end_of_day = to_utc(row["period_end"], timezone) - timedelta(microseconds=1)
+        expected = balance_at(transactions, balances, end_of_day).filter(pl.col("account") == "fca_usd")
+        assert expected["balance"].item() == row["running_balance"]

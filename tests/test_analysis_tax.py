@@ -21,7 +21,9 @@ from finlab.analysis.tax import (
     REGISTRATION_FLAGS_SCHEMA,
     TAX_LIABILITY_SCHEMA,
     TAX_LINES_SCHEMA,
+    NOT_REGISTERED,
     UNKNOWN_JURISDICTION,
+    assign_registrations,
     filing_summary,
     registration_flags,
     tax_liability,
@@ -53,8 +55,14 @@ def sale(
     amount: int = 1000,
     kind: str = "transaction",
     behavior: str = "exclusive",
+    posted: datetime | None = None,
+    business: bool = False,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A tax transaction with one line item, as (transaction, line item) rows."""
+    """A tax transaction with one line item, as (transaction, line item) rows.
+
+    ``posted`` is the transaction's ``posted_at`` (default: ``when``, its tax date); ``business``
+    gives the buyer a VAT id.
+    """
     number = next(NUMBERS)
     parent = f"tax_{number}"
     transaction = {
@@ -63,7 +71,9 @@ def sale(
         "currency": CURRENCY_OF[country and country.upper()],
         "customer_details_address_country": country,
         "customer_details_address_state": state,
+        "customer_details_tax_id_types": ["eu_vat"] if business else [],
         "tax_date": when,
+        "posted_at": posted or when,
     }
     sign = -1 if kind == "reversal" else 1
     line = {
@@ -150,7 +160,7 @@ def test_liability_sums_collected_reversed_and_net_per_jurisdiction_and_behavior
 
     columns = ("jurisdiction", "tax_behavior", "taxable_amount", "tax_collected", "tax_reversed", "net_tax")
     expected = [("FR", "exclusive", 350, 70, 0, 70), ("US-CA", "exclusive", 500, 150, -100, 50),
-                ("US-CA", "inclusive", 99, 9, 0, 9)]  # fmt: skip
+                ("US-CA", "inclusive", 90, 9, 0, 9)]  # fmt: skip
     assert expected == liability.select(columns).rows()
     assert liability.schema == TAX_LIABILITY_SCHEMA
     assert set(liability["period_start"]) == {date(2024, 1, 1)}
@@ -263,11 +273,95 @@ def test_filing_summary_counts_only_lines_inside_each_registration_window() -> N
 
     summary = filing_summary(lines, regs, period="quarter")
 
-    columns = ("period_start", "taxable_amount", "tax_collected", "tax_reversed", "net_tax", "line_count")
-    expected = [(date(2024, 1, 1), 0, 100, -100, 0, 2), (date(2024, 4, 1), 400, 40, 0, 40, 1)]
+    columns = ("registration", "period_start", "taxable_amount", "tax_collected", "tax_reversed", "net_tax")
+    expected = [
+        ("taxreg_ca", date(2024, 1, 1), 0, 100, -100, 0),
+        ("taxreg_ca", date(2024, 4, 1), 400, 40, 0, 40),
+        (None, date(2024, 1, 1), 1000, 5, 0, 5),  # FR: not registered
+        (None, date(2024, 7, 1), 9990, 999, 0, 999),
+    ]
     assert expected == summary.select(columns).rows()
     registration_columns = ("registration", "country", "state", "registration_type")
-    assert {("taxreg_ca", "US", "CA", "standard")} == set(summary.select(registration_columns).rows())
+    assert {("taxreg_ca", "US", "CA", "standard"), (None, None, None, NOT_REGISTERED)} == set(
+        summary.select(registration_columns).rows()
+    )
+
+
+# -- the four definitions an analyst files by ---------------------------------------------------
+
+
+def test_taxable_amount_is_net_of_tax_for_inclusive_lines_and_gross_includes_tax() -> None:
+    lines = lines_of(
+        sale(19, at(2024, 1, 5), "DE", None, amount=119, behavior="inclusive"),
+        sale(19, at(2024, 1, 5), "DE", None, amount=100, behavior="exclusive"),
+    )
+
+    liability = tax_liability(lines, period="month")
+
+    assert [(100, 119), (100, 119)] == lines.select("taxable_amount", "gross_amount").rows()
+    assert [("exclusive", 100, 119, 19), ("inclusive", 100, 119, 19)] == liability.select(
+        "tax_behavior", "taxable_amount", "gross_amount", "net_tax"
+    ).rows()
+
+
+def test_periods_follow_posted_at_so_a_late_refund_reduces_the_period_it_posts_in() -> None:
+    sold, refunded = at(2024, 3, 20), at(2024, 4, 3)  # Q1 sale, refund posted in Q2 with Q1's tax date
+    lines = lines_of(
+        sale(100, sold, amount=1000),
+        sale(100, sold, amount=1000, kind="reversal", posted=refunded),
+    )
+
+    by_posting = tax_liability(lines, period="quarter")
+    by_tax_date = tax_liability(lines, period="quarter", basis="tax_date")
+
+    columns = ("period_start", "tax_collected", "tax_reversed", "net_tax")
+    assert [(date(2024, 1, 1), 100, 0, 100), (date(2024, 4, 1), 0, -100, -100)] == by_posting.select(
+        columns
+    ).rows()
+    assert [(date(2024, 1, 1), 100, -100, 0)] == by_tax_date.select(columns).rows()
+    with pytest.raises(ConfigurationError, match="posted_at"):
+        tax_liability(lines, basis="created")
+
+
+def test_a_line_covered_by_a_standard_and_an_oss_registration_is_filed_once_under_oss() -> None:
+    lines = lines_of(
+        sale(19, at(2024, 3, 1), "DE", None),  # consumer in DE: the OSS scheme takes it
+        sale(20, at(2024, 3, 1), "FR", None),
+        sale(0, at(2024, 3, 1), "DE", None, business=True),  # a business buyer: never OSS
+    )
+    regs = registrations(
+        registration("IE", kind="oss_non_union", id="taxreg_oss"),
+        registration("DE", id="taxreg_de"),
+    )
+
+    registered = assign_registrations(lines, regs)
+    summary = filing_summary(lines, regs, period="month")
+
+    assert ["taxreg_oss", "taxreg_oss", "taxreg_de"] == registered["registration"].to_list()
+    assert [("taxreg_de", 0, 1), ("taxreg_oss", 39, 2)] == summary.select(
+        "registration", "net_tax", "line_count"
+    ).rows()
+    assert lines["amount_tax"].sum() == summary["net_tax"].sum()
+
+
+def test_union_oss_leaves_domestic_sales_to_the_standard_registration() -> None:
+    lines = lines_of(sale(19, at(2024, 3, 1), "DE", None), sale(20, at(2024, 3, 1), "FR", None))
+    regs = registrations(
+        registration("DE", kind="oss_union", id="taxreg_oss"),
+        registration("DE", id="taxreg_de"),
+        registration("FR", kind="ioss", id="taxreg_ioss"),
+    )
+
+    assert ["taxreg_de", "taxreg_oss"] == assign_registrations(lines, regs)["registration"].to_list()
+
+
+def test_ioss_takes_only_what_no_other_registration_takes() -> None:
+    lines = lines_of(sale(19, at(2024, 3, 1), "DE", None), sale(20, at(2024, 3, 1), "FR", None))
+    regs = registrations(
+        registration("DE", id="taxreg_de"), registration("NL", kind="ioss", id="taxreg_ioss")
+    )
+
+    assert ["taxreg_de", "taxreg_ioss"] == assign_registrations(lines, regs)["registration"].to_list()
 
 
 # -- identities on generated frames --------------------------------------------------------------
@@ -282,6 +376,10 @@ sales = st.lists(
         amount=st.integers(0, 10**9),
         kind=st.sampled_from(["transaction", "transaction", "reversal"]),
         behavior=st.sampled_from(["exclusive", "inclusive"]),
+        posted=st.one_of(
+            st.none(), st.datetimes(datetime(2023, 1, 1), datetime(2026, 6, 30), timezones=st.just(UTC))
+        ),
+        business=st.booleans(),
     ),
     max_size=40,
 )
@@ -307,7 +405,7 @@ def test_net_tax_equals_line_tax_over_transactions_and_reversals_in_range(
 
     assert liability.schema == TAX_LIABILITY_SCHEMA
     assert per_currency(lines, "amount_tax") == per_currency(liability, "net_tax")
-    assert per_currency(lines, "amount") == per_currency(liability, "taxable_amount")
+    assert per_currency(lines, "taxable_amount") == per_currency(liability, "taxable_amount")
     reversals = lines.filter(pl.col("type") == "reversal")
     assert per_currency(reversals, "amount_tax") == per_currency(liability, "tax_reversed")
     assert liability.select((pl.col("tax_reversed") <= 0).all()).item() in (True, None)
@@ -325,7 +423,7 @@ def test_collected_tax_is_either_covered_or_flagged(
     )
 
     flags = registration_flags(lines, regs, now=now)
-    covered = filing_summary(lines, regs, period="month")
+    covered = filing_summary(lines, regs, period="month").filter(pl.col("registration").is_not_null())
 
     collected = lines.filter(pl.col("type") == "transaction")
     flagged = flags.filter(pl.col("flag") == FLAG_UNREGISTERED)
@@ -333,3 +431,65 @@ def test_collected_tax_is_either_covered_or_flagged(
         per_currency(flagged, "tax_collected")
     )
     assert per_currency(collected, "amount_tax") == dict(covered_or_flagged)
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=sales)
+def test_taxable_amount_plus_tax_is_gross_and_inclusive_gross_is_stripes_amount(
+    rows: list[tuple[dict[str, Any], dict[str, Any]]],
+) -> None:
+    lines = lines_of(*rows)
+
+    assert lines.select(
+        (pl.col("taxable_amount") + pl.col("amount_tax") == pl.col("gross_amount")).all()
+    ).item() in (True, None)
+    inclusive = lines.filter(pl.col("tax_behavior") == "inclusive")
+    assert inclusive["gross_amount"].to_list() == inclusive["amount"].to_list()
+
+
+@settings(max_examples=30, deadline=None)
+@given(rows=sales, period=st.sampled_from(["month", "quarter", "year"]), timezone=timezones)
+def test_whole_range_totals_are_the_same_by_posted_at_and_by_tax_date(
+    rows: list[tuple[dict[str, Any], dict[str, Any]]], period: str, timezone: str
+) -> None:
+    lines = lines_of(*rows)
+
+    by_posting = tax_liability(lines, period=period, timezone=timezone)
+    by_tax_date = tax_liability(lines, period=period, timezone=timezone, basis="tax_date")
+
+    for column in ("taxable_amount", "gross_amount", "tax_collected", "tax_reversed", "net_tax"):
+        assert per_currency(by_posting, column) == per_currency(by_tax_date, column)
+
+
+EU_REGISTRATIONS = st.lists(
+    st.builds(
+        registration,
+        country=st.sampled_from(["US", "FR", "DE", "IE", "JP"]),
+        state=st.sampled_from(["CA", "NY", None]),
+        active_from=st.sampled_from([LONG_AGO, at(2024, 1, 1), at(2025, 1, 1)]),
+        expires_at=st.sampled_from([None, at(2024, 7, 1), at(2025, 7, 1)]),
+        kind=st.sampled_from(["standard", "oss_union", "oss_non_union", "ioss", "state_sales_tax"]),
+        id=st.sampled_from([f"taxreg_{n}" for n in range(8)]),
+    ),
+    max_size=6,
+    unique_by=lambda row: row["id"],
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=sales, regs=EU_REGISTRATIONS, period=st.sampled_from(["month", "quarter", "year"]),
+       basis=st.sampled_from(["posted_at", "tax_date"]))  # fmt: skip
+def test_filing_summary_plus_not_registered_equals_the_liability_per_period_and_currency(
+    rows: list[tuple[dict[str, Any], dict[str, Any]]], regs: list[dict[str, Any]], period: str, basis: str
+) -> None:
+    lines = lines_of(*rows)
+
+    summary = filing_summary(lines, registrations(*regs), period=period, basis=basis)
+    liability = tax_liability(lines, period=period, basis=basis)
+
+    def totals(frame: pl.DataFrame) -> list[tuple[Any, ...]]:
+        money = ("taxable_amount", "gross_amount", "tax_collected", "tax_reversed", "net_tax", "line_count")
+        return frame.group_by("period_start", "currency").agg(pl.col(*money).sum()).sort(pl.all()).rows()
+
+    assert totals(liability) == totals(summary)
+    assert lines.height == assign_registrations(lines, registrations(*regs)).height

@@ -217,13 +217,13 @@ def test_bad_initial_values_say_what_is_allowed(bank: dict[str, pl.DataFrame]) -
 def test_total_tax_liability_is_sum_of_line_item_tax_in_range(tax: dict[str, pl.DataFrame]) -> None:
     timezone, start, end = "Europe/Paris", date(2025, 4, 1), date(2025, 9, 30)
     dashboard = tax_dashboard(tax, start=start, end=end, timezone=timezone, period="quarter")
-    dates = tax["transactions"].select(pl.col("id").alias("tax_transaction"), "tax_date")
+    dates = tax["transactions"].select(pl.col("id").alias("tax_transaction"), "posted_at")
     expected = (
         tax["line_items"]
         .join(dates, on="tax_transaction")
-        .filter(
-            (pl.col("tax_date") >= local_midnight(start, timezone))
-            & (pl.col("tax_date") < local_midnight(end + timedelta(days=1), timezone))
+        .filter(  # the default basis: periods and dates follow posted_at, when the liability posts
+            (pl.col("posted_at") >= local_midnight(start, timezone))
+            & (pl.col("posted_at") < local_midnight(end + timedelta(days=1), timezone))
         )
         .group_by("currency")
         .agg(pl.col("amount_tax").sum())

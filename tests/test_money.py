@@ -18,8 +18,9 @@ from finlab.errors import ConfigurationError
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 EDGES = [0, 1, -1, 2**63 - 1, -(2**63), 2**63 - 2, -(2**63) + 1, 10**18, -(10**18), 999, -999]
 
-# The lists as DESIGN.md states them (Stripe's documentation).
-DESIGN_ZERO = "BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF".lower().split()
+# The lists as Stripe's "Supported currencies" page states them. UGX is on its zero-decimal list, but
+# its special-cases table says the API takes UGX (like ISK) with two decimals: 5 UGX is 500.
+DESIGN_ZERO = "BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF VND VUV XAF XOF XPF".lower().split()
 DESIGN_THREE = "BHD JOD KWD OMR TND".lower().split()
 
 CURRENCIES_BY_EXPONENT = {
@@ -49,9 +50,20 @@ def test_three_decimal_exponent(code: str) -> None:
     assert 3 == money.exponent(code.upper())
 
 
-@pytest.mark.parametrize("code", ["usd", "USD", "eur", "gbp", "chf", "Sek"])
+@pytest.mark.parametrize("code", ["usd", "USD", "eur", "gbp", "chf", "Sek", "huf", "twd"])
 def test_two_decimal_exponent(code: str) -> None:
     assert 2 == money.exponent(code)
+
+
+@pytest.mark.parametrize("code", ["isk", "ugx"])
+def test_whole_unit_currencies_stripe_keeps_two_decimal_count_hundredths(code: str) -> None:
+    assert Decimal("5.00") == money.to_major(500, code)  # Stripe: "to charge 5 UGX, provide 500"
+
+
+def test_a_code_outside_stripes_list_is_unknown_not_guessed() -> None:
+    assert (False, True) == (money.is_known("xcg"), money.is_known("USD"))
+    with pytest.raises(ConfigurationError, match="xcg"):
+        money.exponent("xcg")
 
 
 @pytest.mark.parametrize("code", ["xyz", "", "us", "usd ", "bitcoin"])

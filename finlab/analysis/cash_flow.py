@@ -10,9 +10,14 @@ Input frames are ``financial_connections.transaction`` and ``financial_connectio
 - Each account and currency gets a row for *every* period between the first and the last one in range
   (zeros where nothing happened), so balances of accounts in one currency can be summed per period.
 - ``running_balance`` is the balance at the end of the period, rebuilt from the account's
-  ``balance_current`` at ``balance_as_of``: posted transactions at or before ``as_of`` are in that
-  balance, later ones are not. It is null when the account, its balance or its ``as_of`` is unknown,
-  or when the account's balance is in another currency.
+  ``balance_current`` at ``balance_as_of``. Stripe: a ``posted`` transaction "affects the account's
+  balance", a ``pending`` one "does not yet", and a ``void`` one "no longer" does. So a transaction is
+  in the balance from its posting (``status_transitions.posted_at``; ``transacted_at`` when a posted
+  transaction lacks it) until it is voided (``status_transitions.void_at``), whatever its
+  ``transacted_at``: a balance refreshed while transactions were pending, or before they posted,
+  counts exactly those that had posted by ``as_of`` (`balance_at` gives it back). The balance moves
+  on posting days, the flows on transaction days. It is null when the account, its balance or its
+  ``as_of`` is unknown, or when the account's balance is in another currency.
 
 Examples
 --------
@@ -41,6 +46,7 @@ import polars as pl
 from finlab.analysis import (
     PERIOD_DTYPE,
     PERIODS,
+    UTC_DATETIME,
     between,
     check_period,
     check_timezone,
@@ -60,6 +66,7 @@ __all__ = [
     "COUNTERPARTIES_SCHEMA",
     "DAILY_SCHEMA",
     "NO_DESCRIPTION",
+    "balance_at",
     "cash_flow",
     "cash_flow_from_daily",
     "daily_flows",
@@ -94,6 +101,7 @@ DAILY_SCHEMA = pl.Schema(
         "currency": pl.String(),
         "day": PERIOD_DTYPE,
         **dict.fromkeys((*FLOWS, *COUNTS), pl.Int64()),
+        "balance_change": pl.Int64(),
         "balance_base": pl.Int64(),
     }
 )
@@ -112,7 +120,16 @@ COUNTERPARTIES_SCHEMA = pl.Schema(
 #: Counterparty label for transactions without a description.
 NO_DESCRIPTION = "(no description)"
 
-TRANSACTION_COLUMNS = ("account", "amount", "currency", "description", "status", "transacted_at")
+TRANSACTION_COLUMNS = (
+    "account",
+    "amount",
+    "currency",
+    "description",
+    "status",
+    "transacted_at",
+    "status_transitions_posted_at",
+    "status_transitions_void_at",
+)
 ACCOUNT_COLUMNS = ("id", "display_name", "currency", "balance_current", "balance_as_of")
 POSTED = pl.col("status") == "posted"
 PENDING = pl.col("status") == "pending"
@@ -176,16 +193,42 @@ def daily_flows(transactions: pl.DataFrame, accounts: pl.DataFrame, timezone: st
     """Flows per account, currency and local day, with each pair's ``balance_base``: `DAILY_SCHEMA`.
 
     This is all of `cash_flow`'s work per transaction; `cash_flow_from_daily` turns it into periods
-    in milliseconds, so a dashboard makes it once per timezone. Days without posted or pending
-    transactions have no row. ``balance_base`` is the pair's balance before every posted transaction
-    (``balance_current`` less those posted at or before ``balance_as_of``); null when unknown.
+    in milliseconds, so a dashboard makes it once per timezone. Flows are by local transaction day;
+    ``balance_change`` is what entered (posted) less what left (voided after posting) the balance
+    that local day. Days with neither have no row. ``balance_base`` is the pair's balance before
+    any transaction (``balance_current`` less those in the balance at ``balance_as_of``); null when
+    unknown.
     """
     check_timezone(timezone)
     require_columns(transactions, TRANSACTION_COLUMNS, "a financial_connections.transaction frame")
     require_columns(accounts, ACCOUNT_COLUMNS, "a financial_connections.account frame")
-    bases = _balance_bases(transactions.filter(POSTED), accounts)
-    days = _day_sums(transactions, timezone).join(bases, on=PAIR, how="left")
+    bases = _balance_bases(transactions, accounts)
+    flows = _day_sums(transactions, timezone)
+    changes = _balance_changes(transactions, timezone)
+    days = (
+        flows.join(changes, on=[*PAIR, "day"], how="full", coalesce=True)
+        .with_columns(pl.col(*FLOWS, *COUNTS, "balance_change").fill_null(0))
+        .join(bases, on=PAIR, how="left")
+    )
     return conform(days.sort(*PAIR, "day"), DAILY_SCHEMA)
+
+
+def balance_at(transactions: pl.DataFrame, accounts: pl.DataFrame, at: datetime) -> pl.DataFrame:
+    """Each account and currency's balance at the instant ``at``, rebuilt from ``balance_current``.
+
+    Returns ``account``, ``currency`` and ``balance`` (Int64 minor units, null when unknown). At
+    ``balance_as_of`` it is ``balance_current`` itself: the identity the rebuilt balances rest on.
+    """
+    require_columns(transactions, TRANSACTION_COLUMNS, "a financial_connections.transaction frame")
+    require_columns(accounts, ACCOUNT_COLUMNS, "a financial_connections.account frame")
+    moment = pl.lit(to_utc(at, "UTC"), UTC_DATETIME)
+    inside = transactions.filter(_in_balance_at(moment)).group_by(PAIR).agg(inside=pl.col("amount").sum())
+    return (
+        _balance_bases(transactions, accounts)
+        .join(inside, on=PAIR, how="left")
+        .select(*PAIR, balance=pl.col("balance_base") + pl.col("inside").fill_null(0))
+        .sort(PAIR)
+    )
 
 
 def filter_days(
@@ -203,7 +246,8 @@ def filter_days(
     chosen = days.filter(_of(accounts, currencies))
     if include_pending:
         return chosen
-    return chosen.filter(pl.col("transaction_count") > 0).with_columns(
+    moved = (pl.col("transaction_count") > 0) | (pl.col("balance_change") != 0)
+    return chosen.filter(moved).with_columns(
         pending_net=pl.lit(0, pl.Int64), pending_count=pl.lit(0, pl.Int64)
     )
 
@@ -341,10 +385,10 @@ def _period_of(instant: datetime, period: str, timezone: str) -> date:
 def _running_balances(grid: pl.DataFrame, days: pl.DataFrame, first: date | None) -> pl.DataFrame:
     """End-of-period balance per account, currency and period of ``grid``.
 
-    balance(end of P) = balance_base + posted net of every period up to P (shown or not).
+    balance(end of P) = balance_base + balance changes of every period up to P (shown or not).
     """
-    by_period = days.group_by(KEYS).agg(period_net=pl.col("net").sum())
-    before_first = pl.col("net").filter(pl.col("day") < pl.lit(first, pl.Date)).sum()
+    by_period = days.group_by(KEYS).agg(period_net=pl.col("balance_change").sum())
+    before_first = pl.col("balance_change").filter(pl.col("day") < pl.lit(first, pl.Date)).sum()
     opening = days.group_by(PAIR).agg(opening=pl.col("balance_base").first() + before_first)
     return (
         grid.join(by_period, on=KEYS, how="left")
@@ -357,15 +401,46 @@ def _running_balances(grid: pl.DataFrame, days: pl.DataFrame, first: date | None
     )
 
 
-def _balance_bases(posted: pl.DataFrame, accounts: pl.DataFrame) -> pl.DataFrame:
-    """Balance before every posted transaction per account and currency (null when unknown)."""
+def _entered() -> pl.Expr:
+    """When a transaction entered the balance: its posting (null: never, for pending and voids)."""
+    posted_at = pl.col("status_transitions_posted_at")
+    return pl.when(POSTED).then(pl.coalesce(posted_at, "transacted_at")).otherwise(posted_at)
+
+
+def _left() -> pl.Expr:
+    """When a transaction that had entered the balance left it: voided after posting (else null)."""
+    return pl.when(pl.col("status") == "void").then(pl.col("status_transitions_void_at"))
+
+
+def _in_balance_at(moment: pl.Expr) -> pl.Expr:
+    """Whether each transaction is in the balance at ``moment`` (a UTC datetime expression)."""
+    entered, left = _entered(), _left()
+    return (entered <= moment) & (left.is_null() | (left > moment) | (left < entered))
+
+
+def _balance_changes(transactions: pl.DataFrame, timezone: str) -> pl.DataFrame:
+    """Per account, currency and local ``day``: amounts that entered the balance less those that left."""
+    events = pl.concat(
+        [
+            transactions.select(*PAIR, at=_entered(), change=pl.col("amount")),
+            transactions.filter(_entered().is_not_null() & (_left() >= _entered())).select(
+                *PAIR, at=_left(), change=-pl.col("amount")
+            ),
+        ]
+    ).filter(pl.col("at").is_not_null())
+    day = period_start("at", "day", timezone).alias("day")
+    return events.group_by(*PAIR, day).agg(balance_change=pl.col("change").sum())
+
+
+def _balance_bases(transactions: pl.DataFrame, accounts: pl.DataFrame) -> pl.DataFrame:
+    """Balance before any transaction per account and currency (null when unknown)."""
     balances = accounts.select(
         pl.col("id").alias("account"), "currency", "balance_current", "balance_as_of"
     ).unique(subset=PAIR, keep="first", maintain_order=True)
     through_as_of = (
-        posted.join(balances, on=PAIR, how="inner")
+        transactions.join(balances, on=PAIR, how="inner")
         .group_by(PAIR)
-        .agg(through=pl.col("amount").filter(pl.col("transacted_at") <= pl.col("balance_as_of")).sum())
+        .agg(through=pl.col("amount").filter(_in_balance_at(pl.col("balance_as_of"))).sum())
     )
     known = pl.col("balance_as_of").is_not_null()
     return balances.join(through_as_of, on=PAIR, how="left").select(

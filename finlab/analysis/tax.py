@@ -1,36 +1,65 @@
-"""Stripe Tax liability per filing period and jurisdiction, and what to look at in registrations.
+"""Stripe Tax liability per filing period and jurisdiction, and what to file under each registration.
 
 Start from `tax_lines`: it joins ``tax.transaction_line_item`` rows to their ``tax.transaction``
 (``tax_transaction`` -> ``id``) for the jurisdiction (customer address country, and state where there
-is one), the tax date and the type. Every other function takes those joined lines. Choices:
+is one), the dates and the type. Every other function takes those joined lines. The rules, each with
+Stripe's definition behind it:
 
-- A line's ``type`` is its own (``transaction`` or ``reversal``), else its transaction's. Reversals
-  carry negative amounts: ``tax_reversed`` is negative and ``net_tax = tax_collected + tax_reversed``.
-  Lines of an unknown type count in ``taxable_amount`` but in neither tax column.
-- ``taxable_amount`` is the sum of Stripe's line ``amount``, which *includes* the tax when
-  ``tax_behavior`` is ``inclusive``: that is why ``tax_behavior`` is a group key.
+- **Taxable amount.** A line's ``amount`` *includes* its tax when ``tax_behavior`` is ``inclusive``
+  and excludes it when ``exclusive`` (Stripe API reference, ``tax.transaction_line_item.amount``). So
+  ``taxable_amount`` (the base tax is charged on, Stripe's own term in ``tax_breakdown``) is
+  ``amount - amount_tax`` for inclusive lines and ``amount`` for exclusive ones, and
+  ``gross_amount = taxable_amount + amount_tax`` is what the customer paid including tax.
+- **Filing period.** Periods follow ``posted_at`` by default: "when the tax liability is assumed or
+  reduced" (changelog 2024-09-30.acacia, which added it "to accurately record liability for tax
+  reporting within correct periods"). ``tax_date`` only picks the rates; pass ``basis="tax_date"`` to
+  bucket by it. A refund therefore reduces the liability of the period it posts in, not the period of
+  the sale. Over a whole range both bases give the same totals. A transaction without ``posted_at``
+  (older API versions) falls back to its ``tax_date``.
+- **Types.** A line's ``type`` is its own (``transaction`` or ``reversal``), else its transaction's.
+  Reversals carry negative amounts: ``tax_reversed`` is negative and ``net_tax = tax_collected +
+  tax_reversed``. Lines of an unknown type count in the amounts but in neither tax column.
 - Lines whose transaction is not in the transactions frame are left out (they have no date and no
   jurisdiction). Shipping-cost tax sits on the transaction, not on a line item, and is not counted.
-- A registration covers a line when the country matches (and the state, for the US: Stripe registers
-  per state only there) and ``active_from <= tax_date < expires_at`` (no ``expires_at``: open-ended).
-  An EU OSS or IOSS registration (``oss_union``, ``oss_non_union``, ``ioss``) covers every EU member
-  state, as it does for Stripe Tax. Dates decide, not ``status``, so the answer holds for any past
-  tax date.
+
+**Which registration a line is filed under** (`assign_registrations`). A registration is a candidate
+when it is active on the line's ``tax_date`` (``active_from <= tax_date < expires_at``; dates decide,
+not ``status``) and covers the line's place: its own country (and state in the US, where Stripe
+registers per state), or, for the EU schemes, the member states the scheme covers. Stripe's
+documentation reachable here does not state a precedence between a standard registration and an
+OSS/IOSS one, so finlab follows the EU VAT rules the schemes implement (Council Directive
+2006/112/EC, Title XII chapter 6, arts. 358-369x; European Commission, "Guide to the VAT One Stop
+Shop"): a business that uses a scheme declares *every* supply the scheme covers through it, in
+every member state, even where it also holds a local registration. Each line gets exactly one
+registration, the first that applies of:
+
+1. ``oss_non_union``: sales to consumers in every EU member state (sellers not established in the EU);
+2. ``oss_union``: sales to consumers in EU member states other than the registration's own country
+   (sales inside that country are domestic and go on its standard return);
+3. a standard (or US state) registration of the line's own jurisdiction;
+4. ``ioss``: sales to consumers in every EU member state (imported goods up to EUR 150; finlab cannot
+   tell an import from the data, so IOSS only takes what nothing above takes);
+5. none: ``registration_type = "not_registered"``.
+
+A buyer with a tax id on the transaction (``customer_details.tax_ids``) buys as a business: the OSS
+and IOSS schemes cover sales to consumers only, so business lines go to the standard registration or
+to "not registered". Ties (two standard registrations active at once) go to the latest
+``active_from``, then the smallest id.
 
 Examples
 --------
 >>> from finlab.frames import build
 >>> transactions = build("tax.transaction", [
 ...     {"id": "tax_1", "type": "transaction", "currency": "usd", "tax_date": 1705312800,
-...      "customer_details": {"address": {"country": "US", "state": "CA"}}},
+...      "posted_at": 1705312800, "customer_details": {"address": {"country": "US", "state": "CA"}}},
 ... ])
 >>> items = build("tax.transaction_line_item", [
 ...     {"id": "tax_li_1", "_parent": "tax_1", "_currency": "usd", "amount": 1499, "amount_tax": 148,
 ...      "tax_behavior": "exclusive", "type": "transaction"},
 ... ])
 >>> liability = tax_liability(tax_lines(items, transactions), period="quarter")
->>> liability.select("jurisdiction", "period_start", "taxable_amount", "net_tax").row(0)
-('US-CA', datetime.date(2024, 1, 1), 1499, 148)
+>>> liability.select("jurisdiction", "period_start", "taxable_amount", "gross_amount", "net_tax").row(0)
+('US-CA', datetime.date(2024, 1, 1), 1499, 1647, 148)
 """
 
 from __future__ import annotations
@@ -52,17 +81,22 @@ from finlab.analysis import (
     require_columns,
     to_utc,
 )
+from finlab.errors import ConfigurationError
 
 __all__ = [
+    "BASES",
     "EXPIRY_WARNING",
     "FILING_PERIODS",
     "FILING_SUMMARY_SCHEMA",
     "FLAG_EXPIRING",
     "FLAG_UNREGISTERED",
+    "NOT_REGISTERED",
+    "REGISTERED_LINES_SCHEMA",
     "REGISTRATION_FLAGS_SCHEMA",
     "TAX_LIABILITY_SCHEMA",
     "TAX_LINES_SCHEMA",
     "UNKNOWN_JURISDICTION",
+    "assign_registrations",
     "filing_summary",
     "registration_flags",
     "tax_liability",
@@ -70,17 +104,22 @@ __all__ = [
 ]
 
 FILING_PERIODS = ("month", "quarter", "year")
+#: The dates a filing period can follow: ``posted_at`` (Stripe's liability date, the default) or
+#: ``tax_date`` (the date whose rates applied).
+BASES = ("posted_at", "tax_date")
 #: Registrations that expire this soon after ``now`` are flagged.
 EXPIRY_WARNING = timedelta(days=60)
 FLAG_UNREGISTERED = "collected_without_registration"
 FLAG_EXPIRING = "registration_expiring"
+#: ``registration_type`` of lines (and filing-summary rows) that no registration covers.
+NOT_REGISTERED = "not_registered"
 #: Jurisdiction label of lines whose customer address has no country.
 UNKNOWN_JURISDICTION = "unknown"
 
-TAX_MONEY = ("taxable_amount", "tax_collected", "tax_reversed", "net_tax")
+TAX_MONEY = ("taxable_amount", "gross_amount", "tax_collected", "tax_reversed", "net_tax")
 JURISDICTION = ["jurisdiction", "country", "state"]
 
-#: One row per line item, with its transaction's jurisdiction and tax date.
+#: One row per line item, with its transaction's jurisdiction and dates.
 TAX_LINES_SCHEMA = pl.Schema(
     {
         "id": pl.String(),
@@ -91,9 +130,24 @@ TAX_LINES_SCHEMA = pl.Schema(
         "jurisdiction": pl.String(),
         "country": pl.String(),
         "state": pl.String(),
+        "business_customer": pl.Boolean(),
         "tax_date": UTC_DATETIME,
+        "posted_at": UTC_DATETIME,
         "amount": pl.Int64(),
         "amount_tax": pl.Int64(),
+        "taxable_amount": pl.Int64(),
+        "gross_amount": pl.Int64(),
+    }
+)
+
+#: `TAX_LINES_SCHEMA` plus the one registration each line is filed under (null: not registered).
+REGISTERED_LINES_SCHEMA = pl.Schema(
+    {
+        **TAX_LINES_SCHEMA,
+        "registration": pl.String(),
+        "registration_type": pl.String(),
+        "registration_country": pl.String(),
+        "registration_state": pl.String(),
     }
 )
 
@@ -127,7 +181,7 @@ REGISTRATION_FLAGS_SCHEMA = pl.Schema(
     }
 )
 
-#: One row per registration, filing period and currency with activity.
+#: One row per registration (null: not registered), filing period and currency with activity.
 FILING_SUMMARY_SCHEMA = pl.Schema(
     {
         "registration": pl.String(),
@@ -142,11 +196,13 @@ FILING_SUMMARY_SCHEMA = pl.Schema(
     }
 )
 
-#: Registration types through which one registration covers every EU member state.
-EU_WIDE_TYPES = ("ioss", "oss_non_union", "oss_union")
-EU_MEMBER_STATES = frozenset(
-    "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split()
+EU_MEMBER_STATES = tuple(
+    sorted("AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split())
 )
+#: Precedence of the registration types that cover sales to consumers across EU member states
+#: (lower first); every other type covers its own jurisdiction at `OWN_JURISDICTION_RANK`.
+EU_SCHEME_RANKS = {"oss_non_union": 1, "oss_union": 2, "ioss": 4}
+OWN_JURISDICTION_RANK = 3
 
 LINE_ITEM_COLUMNS = ("id", "tax_transaction", "type", "tax_behavior", "currency", "amount", "amount_tax")
 TRANSACTION_COLUMNS = (
@@ -155,14 +211,16 @@ TRANSACTION_COLUMNS = (
     "currency",
     "customer_details_address_country",
     "customer_details_address_state",
+    "customer_details_tax_id_types",
     "tax_date",
+    "posted_at",
 )
 REGISTRATION_COLUMNS = ("id", "country", "state", "registration_type", "active_from", "expires_at")
 LINES = "tax lines: call tax_lines(line_items, transactions) first"
 
 
 def tax_lines(line_items: pl.DataFrame, transactions: pl.DataFrame) -> pl.DataFrame:
-    """Line items joined to their transactions' jurisdiction, tax date and type.
+    """Line items joined to their transactions' jurisdiction, dates and type, with taxable and gross.
 
     Returns a frame with `TAX_LINES_SCHEMA` (line items without a known transaction are left out).
     """
@@ -174,26 +232,37 @@ def tax_lines(line_items: pl.DataFrame, transactions: pl.DataFrame) -> pl.DataFr
         pl.col("currency").alias("transaction_currency"),
         _code("customer_details_address_country").alias("country"),
         _code("customer_details_address_state").alias("state"),
-        "tax_date",
+        business_customer=pl.col("customer_details_tax_id_types").list.len().fill_null(0) > 0,
+        tax_date="tax_date",
+        posted_at=pl.coalesce("posted_at", "tax_date"),
     ).unique(subset="tax_transaction", keep="first", maintain_order=True)
+    inclusive = pl.col("tax_behavior") == "inclusive"
     joined = line_items.join(parents, on="tax_transaction", how="inner").with_columns(
         type=pl.coalesce("type", "transaction_type"),
         currency=pl.coalesce("currency", "transaction_currency"),
         jurisdiction=_jurisdiction(),
+        taxable_amount=pl.when(inclusive)
+        .then(pl.col("amount") - pl.col("amount_tax"))
+        .otherwise(pl.col("amount")),
     )
-    return conform(joined, TAX_LINES_SCHEMA)
+    return conform(
+        joined.with_columns(gross_amount=pl.col("taxable_amount") + pl.col("amount_tax")), TAX_LINES_SCHEMA
+    )
 
 
-def tax_liability(lines: pl.DataFrame, *, period: str = "month", timezone: str = "UTC") -> pl.DataFrame:
-    """Taxable amount, tax collected, reversed and net per period, jurisdiction, currency, tax behavior.
+def tax_liability(
+    lines: pl.DataFrame, *, period: str = "month", timezone: str = "UTC", basis: str = "posted_at"
+) -> pl.DataFrame:
+    """Taxable, gross, tax collected, reversed and net per period, jurisdiction, currency and behavior.
 
     ``lines`` come from `tax_lines` (filter them first, e.g. with :func:`finlab.analysis.between` on
-    ``tax_date``). Periods are ``month``, ``quarter`` or ``year`` in ``timezone``.
+    the ``basis`` column). Periods are ``month``, ``quarter`` or ``year`` in ``timezone``, by
+    ``basis`` (``posted_at`` or ``tax_date``, see the module docstring).
     Returns a frame with `TAX_LIABILITY_SCHEMA`, sorted by period, jurisdiction, currency, behavior.
     """
     keys = ["period_start", *JURISDICTION, "currency", "tax_behavior"]
     liability = (
-        _bucketed(lines, period, timezone)
+        _bucketed(lines, period, timezone, basis)
         .group_by(keys)
         .agg(*_tax_sums())
         .with_columns(period_end(pl.col("period_start"), period), _net_tax())
@@ -203,47 +272,80 @@ def tax_liability(lines: pl.DataFrame, *, period: str = "month", timezone: str =
     return conform(liability, TAX_LIABILITY_SCHEMA)
 
 
+def assign_registrations(lines: pl.DataFrame, registrations: pl.DataFrame) -> pl.DataFrame:
+    """Each line with the one registration it is filed under (see the module docstring for the order).
+
+    Lines no registration covers get a null ``registration`` and ``registration_type =
+    "not_registered"``. Returns a frame with `REGISTERED_LINES_SCHEMA`, in the order of ``lines``.
+    """
+    require_columns(lines, TAX_LINES_SCHEMA.names(), LINES)
+    require_columns(registrations, REGISTRATION_COLUMNS, "a tax.registration frame")
+    numbered = lines.with_row_index("_line")
+    chosen = (
+        numbered.select("_line", "tax_date", "business_customer", key=_registration_key("country", "state"))
+        .join(_coverage(registrations), on="key", how="inner")
+        .filter(_active_on_tax_date() & (pl.col("business_customer").not_() | pl.col("covers_businesses")))
+        .sort(["_line", "rank", "active_from", "registration"], descending=[False, False, True, False])
+        .unique(subset="_line", keep="first")
+        .select(
+            "_line",
+            "registration",
+            "registration_type",
+            pl.col("country").alias("registration_country"),
+            pl.col("state").alias("registration_state"),
+        )
+    )
+    registered = numbered.join(chosen, on="_line", how="left").sort("_line")
+    registered = registered.with_columns(pl.col("registration_type").fill_null(NOT_REGISTERED))
+    return conform(registered, REGISTERED_LINES_SCHEMA)
+
+
 def registration_flags(
     lines: pl.DataFrame, registrations: pl.DataFrame, *, now: date | datetime
 ) -> pl.DataFrame:
     """What needs attention: tax collected without a registration, and registrations about to expire.
 
-    (a) ``collected_without_registration``: lines of type ``transaction`` with non-zero tax whose
-    jurisdiction had no registration active on their tax date, per jurisdiction and currency.
-    (b) ``registration_expiring``: registrations with ``now <= expires_at < now + 60 days``.
+    (a) ``collected_without_registration``: lines of type ``transaction`` with non-zero tax that no
+    registration active on their tax date covers (`assign_registrations`), per jurisdiction and
+    currency. (b) ``registration_expiring``: registrations with ``now <= expires_at < now + 60 days``.
     ``now`` is a parameter (a date or naive datetime means UTC), never the clock.
     Returns a frame with `REGISTRATION_FLAGS_SCHEMA`.
     """
-    require_columns(lines, TAX_LINES_SCHEMA.names(), LINES)
-    require_columns(registrations, REGISTRATION_COLUMNS, "a tax.registration frame")
+    registered = assign_registrations(lines, registrations)
     flags = pl.concat(
-        [_unregistered(lines, registrations), _expiring(registrations, to_utc(now, "UTC"))],
+        [_unregistered(registered), _expiring(registrations, to_utc(now, "UTC"))],
         how="diagonal_relaxed",
     )
     return conform(flags, REGISTRATION_FLAGS_SCHEMA)
 
 
 def filing_summary(
-    lines: pl.DataFrame, registrations: pl.DataFrame, *, period: str, timezone: str = "UTC"
+    lines: pl.DataFrame,
+    registrations: pl.DataFrame,
+    *,
+    period: str,
+    timezone: str = "UTC",
+    basis: str = "posted_at",
 ) -> pl.DataFrame:
-    """What to file per registration: taxable, collected, reversed and net tax per period and currency.
+    """What to file per registration: taxable, gross, collected, reversed and net per period and currency.
 
-    A line belongs to every registration that covers it (see the module docstring); periods without
-    any line are not listed. Returns a frame with `FILING_SUMMARY_SCHEMA`.
+    Every line counts under exactly one registration (`assign_registrations`), or in the row whose
+    ``registration`` is null and ``registration_type`` is ``"not_registered"``. So per currency and
+    period the rows add up to `tax_liability`. Periods without any line are not listed.
+    Returns a frame with `FILING_SUMMARY_SCHEMA`, sorted by registration (not registered last),
+    period and currency.
     """
-    require_columns(registrations, REGISTRATION_COLUMNS, "a tax.registration frame")
-    covered = _bucketed(lines, period, timezone).join(_coverage(registrations), on="key", how="inner")
+    registered = assign_registrations(lines, registrations).with_columns(
+        country=pl.col("registration_country"), state=pl.col("registration_state")
+    )
     keys = ["registration", "period_start", "currency"]
     summary = (
-        covered.filter(_active_on_tax_date())
+        _bucketed(registered, period, timezone, basis)
         .group_by(keys)
-        .agg(
-            *_tax_sums(), *(pl.col(c).first() for c in ("country_right", "state_right", "registration_type"))
-        )
-        .rename({"country_right": "country", "state_right": "state"})
+        .agg(*_tax_sums(), *(pl.col(c).first() for c in ("country", "state", "registration_type")))
         .with_columns(period_end(pl.col("period_start"), period), _net_tax())
         .with_columns(major_columns(TAX_MONEY))
-        .sort(keys)
+        .sort(keys, nulls_last=True)
     )
     return conform(summary, FILING_SUMMARY_SCHEMA)
 
@@ -283,26 +385,45 @@ def _registrations(registrations: pl.DataFrame) -> pl.DataFrame:
 
 
 def _coverage(registrations: pl.DataFrame) -> pl.DataFrame:
-    """One row per registration and jurisdiction ``key`` it covers (every EU state for OSS/IOSS)."""
-    eu_wide = pl.col("registration_type").is_in(EU_WIDE_TYPES)
-    keys = pl.when(eu_wide).then(pl.lit(sorted(EU_MEMBER_STATES))).otherwise(pl.concat_list("key"))
-    return _registrations(registrations).with_columns(key=keys).explode("key")
+    """One row per registration and jurisdiction ``key`` it covers, with its ``rank`` (lower wins).
+
+    EU schemes cover every member state (``oss_union`` all but its own) and only sales to consumers;
+    every other registration covers its own key, for any buyer.
+    """
+    kind = pl.col("registration_type")
+    scheme = kind.is_in(list(EU_SCHEME_RANKS))
+    union_states = pl.lit(list(EU_MEMBER_STATES)).list.set_difference(pl.concat_list("country"))
+    keys = (
+        pl.when(kind == "oss_union")
+        .then(union_states)
+        .when(scheme)
+        .then(pl.lit(list(EU_MEMBER_STATES)))
+        .otherwise(pl.concat_list("key"))
+    )
+    rank = kind.replace_strict(EU_SCHEME_RANKS, default=OWN_JURISDICTION_RANK, return_dtype=pl.Int64)
+    return (
+        _registrations(registrations)
+        .with_columns(key=keys, rank=rank, covers_businesses=scheme.not_().fill_null(True))
+        .explode("key")
+    )
 
 
-def _bucketed(lines: pl.DataFrame, period: str, timezone: str) -> pl.DataFrame:
+def _bucketed(lines: pl.DataFrame, period: str, timezone: str, basis: str) -> pl.DataFrame:
     require_columns(lines, TAX_LINES_SCHEMA.names(), LINES)
     check_period(period, FILING_PERIODS)
     check_timezone(timezone)
-    return lines.with_columns(
-        period_start("tax_date", period, timezone), key=_registration_key("country", "state")
-    )
+    if basis not in BASES:
+        msg = f"Unknown period basis {basis!r}. Use 'posted_at' (when the liability posts) or 'tax_date'."
+        raise ConfigurationError(msg)
+    return lines.with_columns(period_start(basis, period, timezone))
 
 
 def _tax_sums() -> list[pl.Expr]:
     tax = pl.col("amount_tax")
     return [
         pl.len().alias("line_count"),
-        pl.col("amount").sum().alias("taxable_amount"),
+        pl.col("taxable_amount").sum(),
+        pl.col("gross_amount").sum(),
         tax.filter(pl.col("type") == "transaction").sum().alias("tax_collected"),
         tax.filter(pl.col("type") == "reversal").sum().alias("tax_reversed"),
     ]
@@ -318,21 +439,14 @@ def _active_on_tax_date() -> pl.Expr:
     return started & not_ended
 
 
-def _unregistered(lines: pl.DataFrame, registrations: pl.DataFrame) -> pl.DataFrame:
+def _unregistered(registered: pl.DataFrame) -> pl.DataFrame:
     """Collected tax per jurisdiction and currency on lines no registration covered."""
-    collected = lines.filter((pl.col("type") == "transaction") & (pl.col("amount_tax") != 0)).with_columns(
-        key=_registration_key("country", "state")
-    )
-    covered = (
-        collected.join(_coverage(registrations), on="key", how="inner")
-        .filter(_active_on_tax_date())
-        .select("id")
-        .unique()
+    collected = registered.filter(
+        (pl.col("type") == "transaction") & (pl.col("amount_tax") != 0) & pl.col("registration").is_null()
     )
     keys = [*JURISDICTION, "currency"]
     return (
-        collected.join(covered, on="id", how="anti")
-        .group_by(keys)
+        collected.group_by(keys)
         .agg(
             line_count=pl.len(),
             first_tax_date=pl.col("tax_date").min(),
@@ -346,6 +460,7 @@ def _unregistered(lines: pl.DataFrame, registrations: pl.DataFrame) -> pl.DataFr
 
 def _expiring(registrations: pl.DataFrame, now: datetime) -> pl.DataFrame:
     """Registrations whose ``expires_at`` falls within `EXPIRY_WARNING` after ``now``."""
+    require_columns(registrations, REGISTRATION_COLUMNS, "a tax.registration frame")
     now_lit = pl.lit(now, UTC_DATETIME)
     soon = (pl.col("expires_at") >= now_lit) & (pl.col("expires_at") < now_lit + EXPIRY_WARNING)
     return (

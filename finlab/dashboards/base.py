@@ -29,9 +29,10 @@ from IPython.display import display
 
 from finlab.analysis import check_timezone
 from finlab.charts import Chart
-from finlab.dashboards.html import Kpi, kpi_html, table_html
+from finlab.dashboards.html import Kpi, kpi_html, table_html, unknown_currency_notes
 from finlab.dashboards.rendering import chart_widget
 from finlab.errors import ConfigurationError
+from finlab.money import is_known
 from finlab.resources import MAJOR_SUFFIX
 
 __all__ = [
@@ -96,6 +97,15 @@ class View:
     charts: dict[str, Chart]
     tables: dict[str, Table]
     notes: tuple[str, ...] = ()
+
+    @property
+    def shown_notes(self) -> tuple[str, ...]:
+        """``notes`` plus one for each currency on show whose decimals finlab does not know."""
+        codes = [code for kpi in self.kpis.values() for code in kpi.money]
+        for frame in self.frames.values():
+            if "currency" in frame.columns:
+                codes.extend(frame["currency"].drop_nulls().unique().to_list())
+        return self.notes + unknown_currency_notes(codes)
 
 
 class Controls:
@@ -175,7 +185,7 @@ class Dashboard(ABC, Generic[C]):
     def _render(self) -> None:
         view = self._view
         self._notes.value = "".join(
-            f"<p style='color:#b44d12;margin:2px 0'>{escape(note)}</p>" for note in view.notes
+            f"<p style='color:#b44d12;margin:2px 0'>{escape(note)}</p>" for note in view.shown_notes
         )
         for name, kpi in view.kpis.items():
             if name not in self._tiles:
@@ -230,8 +240,8 @@ class Dashboard(ABC, Generic[C]):
 
     @property
     def notes(self) -> tuple[str, ...]:
-        """Messages for the analyst about the current selection."""
-        return self._view.notes
+        """Messages for the analyst about the current selection (unknown currencies included)."""
+        return self._view.shown_notes
 
     def show(self) -> None:
         """Display the dashboard (a bare ``dashboard`` as a cell's last expression does the same)."""
@@ -279,14 +289,18 @@ def check_choice(value: str, allowed: Sequence[str], name: str) -> str:
 
 
 def money_totals(frame: pl.DataFrame, column: str) -> dict[str, Decimal]:
-    """Sum of ``<column>_major`` per currency (major units; rows without a currency are left out)."""
+    """Sum of ``<column>_major`` per currency (major units; rows without a currency are left out).
+
+    A currency finlab does not know has no major units: its total is the sum of minor units, which
+    `format_money` shows as such.
+    """
     sums = (
         frame.filter(pl.col("currency").is_not_null())
         .group_by("currency")
-        .agg(pl.col(column + MAJOR_SUFFIX).sum())
+        .agg(pl.col(column + MAJOR_SUFFIX).sum(), pl.col(column).sum().alias("minor"))
         .sort("currency")
     )
-    return dict(sums.iter_rows())
+    return {code: major if is_known(code) else Decimal(minor) for code, major, minor in sums.iter_rows()}
 
 
 def _tag(widget: Any, name: str) -> Any:

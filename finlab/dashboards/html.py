@@ -17,7 +17,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -25,7 +25,7 @@ from html import escape
 
 import polars as pl
 
-from finlab.money import exponent
+from finlab.money import exponent, is_known
 from finlab.resources import MAJOR_SUFFIX
 
 __all__ = [
@@ -79,11 +79,26 @@ class Kpi:
         return [f"{text} {self.unit}".strip()]
 
 
-def format_money(amount: Decimal | None, currency: str) -> str:
-    """``1,234.56 USD``: major units with the currency's own number of decimals."""
+def format_money(amount: Decimal | int | None, currency: str) -> str:
+    """``1,234.56 USD``: major units with the currency's own number of decimals.
+
+    For a currency finlab does not know (`finlab.money.is_known`) ``amount`` is in minor units, and
+    says so: ``123,456 XCG (minor units)``. It never guesses the decimals.
+    """
     if amount is None:
         return MISSING
+    if not is_known(currency):
+        return f"{amount:,} {currency.upper()} (minor units)"
     return f"{amount:,.{exponent(currency)}f} {currency.upper()}"
+
+
+def unknown_currency_notes(currencies: Iterable[str]) -> tuple[str, ...]:
+    """One note per currency code finlab does not know: its amounts are shown in minor units."""
+    return tuple(
+        f"{code.upper()}: finlab does not know this currency's decimals, so its amounts are shown in "
+        "minor units, exactly as Stripe sent them, and are never added to another currency."
+        for code in sorted({c.lower() for c in currencies if c and not is_known(c)})
+    )
 
 
 def format_value(value: object) -> str:
@@ -138,7 +153,9 @@ def table_html(frame: pl.DataFrame, name: str, *, max_rows: int = MAX_TABLE_ROWS
         cells = []
         for column in columns:
             if column in money:
-                text = format_money(row[column + MAJOR_SUFFIX], row["currency"] or "")
+                currency = row["currency"] or ""
+                amount = row[column + MAJOR_SUFFIX] if is_known(currency) else row[column]
+                text = format_money(amount, currency)
             else:
                 text = format_value(row[column])
             align = "right" if column in money or isinstance(row[column], int | float | Decimal) else "left"

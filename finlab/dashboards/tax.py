@@ -1,8 +1,10 @@
 """Tax-liability dashboard: Stripe Tax collected, reversed and net per filing period and jurisdiction.
 
-Controls: filing period (month / quarter / year), timezone, From / To dates on ``tax_date`` (To is
-inclusive), currency, jurisdictions (multi-select). With registrations it also flags tax collected
-where no registration was active, and registrations expiring within 60 days of ``now`` (see
+Controls: filing period (month / quarter / year), the date periods follow (``posted_at``, when
+Stripe books the liability, by default; or ``tax_date``), timezone, From / To dates on that same
+date (To is inclusive), currency, jurisdictions (multi-select). Taxable amounts are net of tax
+(see :mod:`finlab.analysis.tax`). With registrations it also flags tax collected where no
+registration was active, and registrations expiring within 60 days of ``now`` (see
 :func:`finlab.analysis.tax.registration_flags`).
 
 Examples
@@ -26,6 +28,7 @@ import polars as pl
 
 from finlab.analysis import between
 from finlab.analysis.tax import (
+    BASES,
     FILING_PERIODS,
     FLAG_EXPIRING,
     FLAG_UNREGISTERED,
@@ -42,6 +45,7 @@ from finlab.dashboards.base import (
     Table,
     View,
     as_date,
+    check_choice,
     choice_control,
     currency_control,
     date_control,
@@ -63,6 +67,7 @@ LIABILITY_COLUMNS = (
     "tax_behavior",
     "line_count",
     "taxable_amount",
+    "gross_amount",
     "tax_collected",
     "tax_reversed",
     "net_tax",
@@ -81,11 +86,16 @@ FLAG_COLUMNS = (
 )
 
 
+#: What each period basis is called on screen.
+BASIS_LABELS = {"posted_at": "By posting date", "tax_date": "By tax date"}
+
+
 @dataclass(frozen=True)
 class TaxLiabilityControls(Controls):
     """The tax dashboard's widgets; set ``.value`` on any of them to recompute."""
 
     period: widgets.ToggleButtons
+    basis: widgets.Dropdown
     timezone: widgets.Dropdown
     start: widgets.DatePicker
     end: widgets.DatePicker
@@ -99,6 +109,7 @@ def tax_liability_view(
     *,
     now: date | datetime,
     period: str = "month",
+    basis: str = "posted_at",
     timezone: str = "UTC",
     start: date | None = None,
     end: date | None = None,
@@ -108,26 +119,32 @@ def tax_liability_view(
     """The tax `View` of ``lines`` (from :func:`finlab.analysis.tax.tax_lines`).
 
     Frames: ``lines`` (the selected lines), ``liability`` (``TAX_LIABILITY_SCHEMA``) and ``flags``
-    (``REGISTRATION_FLAGS_SCHEMA``; empty without registrations). ``end`` is inclusive.
+    (``REGISTRATION_FLAGS_SCHEMA``; empty without registrations). ``start`` and ``end`` (inclusive)
+    apply to ``basis``, the date periods follow.
     """
     first, stop, notes = date_window(start, end)
-    condition = between("tax_date", first, stop, timezone)
+    check_choice(basis, BASES, "basis")
+    condition = between(basis, first, stop, timezone)
     if currency is not None:
         condition &= pl.col("currency") == currency
     if jurisdictions is not None:
         condition &= pl.col("jurisdiction").is_in(list(jurisdictions))
     chosen = lines.filter(condition)
-    liability = tax_liability(chosen, period=period, timezone=timezone)
+    liability = tax_liability(chosen, period=period, timezone=timezone, basis=basis)
     kpis = {
         "tax_collected": Kpi("Tax collected", money_totals(liability, "tax_collected")),
         "tax_reversed": Kpi("Tax reversed (refunds)", money_totals(liability, "tax_reversed")),
         "net_tax": Kpi("Net tax liability", money_totals(liability, "net_tax")),
-        "taxable_amount": Kpi("Taxable amount", money_totals(liability, "taxable_amount")),
+        "taxable_amount": Kpi("Taxable amount (excl. tax)", money_totals(liability, "taxable_amount")),
+        "gross_amount": Kpi("Gross amount (incl. tax)", money_totals(liability, "gross_amount")),
         "jurisdictions": Kpi("Jurisdictions", number=liability["jurisdiction"].n_unique()),
         "line_items": Kpi("Line items", number=chosen.height),
     }
     tables = {
-        "liability": Table("Tax per filing period and jurisdiction", _display(liability, LIABILITY_COLUMNS))
+        "liability": Table(
+            f"Tax per filing period ({BASIS_LABELS[basis].lower()}) and jurisdiction",
+            _display(liability, LIABILITY_COLUMNS),
+        )
     }
     flags = pl.DataFrame(schema=REGISTRATION_FLAGS_SCHEMA)
     if registrations is not None:
@@ -149,6 +166,16 @@ def tax_liability_view(
     )
 
 
+def basis_control(basis: str) -> widgets.Dropdown:
+    """Which date filing periods follow (class ``finlab-basis``): posting date or tax date."""
+    check_choice(basis, BASES, "basis")
+    options = [(BASIS_LABELS[name], name) for name in BASES]
+    dropdown = widgets.Dropdown(options=options, value=basis, description="Periods")
+    dropdown.add_class("finlab-control")
+    dropdown.add_class("finlab-basis")
+    return dropdown
+
+
 def _display(frame: pl.DataFrame, columns: Iterable[str]) -> pl.DataFrame:
     names = list(columns)
     return frame.select(*names, *(c + "_major" for c in names if c + "_major" in frame.columns))
@@ -167,9 +194,10 @@ class TaxLiabilityDashboard(Dashboard[TaxLiabilityControls]):
         ``tax.registration`` frame; without it there are no registration flags.
     now
         The instant registrations are checked against for expiry (default: the current time).
-    period, timezone, start, end, currency, jurisdictions
-        Initial control values: ``month``/``quarter``/``year``, an IANA timezone, the first and last
-        tax date shown (inclusive; dates or ISO strings), a currency and jurisdictions (None: all).
+    period, basis, timezone, start, end, currency, jurisdictions
+        Initial control values: ``month``/``quarter``/``year``, the date periods follow
+        (``posted_at`` or ``tax_date``), an IANA timezone, the first and last day shown (inclusive;
+        dates or ISO strings), a currency and jurisdictions (None: all).
 
     Attributes
     ----------
@@ -188,6 +216,7 @@ class TaxLiabilityDashboard(Dashboard[TaxLiabilityControls]):
         *,
         now: date | datetime | None = None,
         period: str = "month",
+        basis: str = "posted_at",
         timezone: str = "UTC",
         start: date | str | None = None,
         end: date | str | None = None,
@@ -200,6 +229,7 @@ class TaxLiabilityDashboard(Dashboard[TaxLiabilityControls]):
         codes = sorted(self.lines["jurisdiction"].unique().to_list())
         controls = TaxLiabilityControls(
             period=choice_control(FILING_PERIODS, period, "Period", "period"),
+            basis=basis_control(basis),
             timezone=timezone_control(timezone),
             start=date_control(as_date(start, "start"), "From", "start"),
             end=date_control(as_date(end, "end"), "To", "end"),
@@ -245,6 +275,7 @@ class TaxLiabilityDashboard(Dashboard[TaxLiabilityControls]):
             self.registrations,
             now=self.now,
             period=controls.period.value,
+            basis=controls.basis.value,
             timezone=controls.timezone.value,
             start=controls.start.value,
             end=controls.end.value,
