@@ -323,6 +323,19 @@ def test_periods_follow_posted_at_so_a_late_refund_reduces_the_period_it_posts_i
         tax_liability(lines, basis="created")
 
 
+def test_a_shipping_cost_is_a_taxable_line_of_its_transaction() -> None:
+    shipped, line = sale(20, at(2024, 1, 5), "DE", None, amount=100)
+    shipped |= {"shipping_cost_amount": 1_190, "shipping_cost_amount_tax": 190,
+                "shipping_cost_tax_behavior": "inclusive"}  # fmt: skip
+
+    lines = lines_of((shipped, line))
+
+    assert [(line["id"], 100, 20), (f"{shipped['id']}:shipping", 1_000, 190)] == lines.select(
+        "id", "taxable_amount", "amount_tax"
+    ).rows()
+    assert 210 == tax_liability(lines)["net_tax"].sum()
+
+
 def test_a_line_covered_by_a_standard_and_an_oss_registration_is_filed_once_under_oss() -> None:
     lines = lines_of(
         sale(19, at(2024, 3, 1), "DE", None),  # consumer in DE: the OSS scheme takes it

@@ -517,6 +517,11 @@ def stripe(
     connection = Connection(key, transport=transport, is_demo=True, known_tax_ids=lambda: tax_ids)
     with warnings.catch_warnings():
         warnings.simplefilter("error", SchemaDriftWarning)
+        # The demo's Curaçao account is in XCG on purpose, a currency Stripe does not list: that one
+        # warning is expected; any other drift is an error.
+        warnings.filterwarnings(
+            "ignore", "[^ ]+ has amounts in an unknown currency 'xcg'", SchemaDriftWarning
+        )
         yield connection, transport, dataset
     transport.assert_clean()
 

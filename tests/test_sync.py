@@ -136,13 +136,14 @@ def test_a_sync_with_nothing_changed_sends_one_request_per_small_list(synced: De
 
 @pytest.mark.slow
 def test_the_full_demo_account_syncs_and_then_costs_six_requests(tmp_path: Path) -> None:
-    demo = Demo.start(tmp_path, default_dataset())
+    dataset = default_dataset()
+    demo = Demo.start(tmp_path, dataset)
     connection = demo.connection()
     first = connection.sync(progress=False)
     assert 16_000 == first.units[1].fetched
     mark = demo.mark()
     assert 6 == connection.sync(progress=False).requests == len(demo.since(mark))
-    assert 2240 == stored(tmp_path, TAX).height
+    assert len(dataset[TAX]) == stored(tmp_path, TAX).height
 
 
 # -- some change: only what changed is fetched ----------------------------------------------------

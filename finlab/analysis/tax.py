@@ -20,7 +20,10 @@ Stripe's definition behind it:
   Reversals carry negative amounts: ``tax_reversed`` is negative and ``net_tax = tax_collected +
   tax_reversed``. Lines of an unknown type count in the amounts but in neither tax column.
 - Lines whose transaction is not in the transactions frame are left out (they have no date and no
-  jurisdiction). Shipping-cost tax sits on the transaction, not on a line item, and is not counted.
+  jurisdiction).
+- **Shipping.** A transaction's ``shipping_cost`` (amount, tax and tax behavior, taxed like a line)
+  is not a line item, but it is taxable and its tax is owed: `tax_lines` adds it as one more line,
+  ``id = "<transaction id>:shipping"`` with ``tax_behavior`` from the shipping cost.
 
 **Which registration a line is filed under** (`assign_registrations`). A registration is a candidate
 when it is active on the line's ``tax_date`` (``active_from <= tax_date < expires_at``; dates decide,
@@ -214,7 +217,12 @@ TRANSACTION_COLUMNS = (
     "customer_details_tax_id_types",
     "tax_date",
     "posted_at",
+    "shipping_cost_amount",
+    "shipping_cost_amount_tax",
+    "shipping_cost_tax_behavior",
 )
+#: Suffix of the line `tax_lines` makes of a transaction's shipping cost.
+SHIPPING_LINE = ":shipping"
 REGISTRATION_COLUMNS = ("id", "country", "state", "registration_type", "active_from", "expires_at")
 LINES = "tax lines: call tax_lines(line_items, transactions) first"
 
@@ -237,7 +245,10 @@ def tax_lines(line_items: pl.DataFrame, transactions: pl.DataFrame) -> pl.DataFr
         posted_at=pl.coalesce("posted_at", "tax_date"),
     ).unique(subset="tax_transaction", keep="first", maintain_order=True)
     inclusive = pl.col("tax_behavior") == "inclusive"
-    joined = line_items.join(parents, on="tax_transaction", how="inner").with_columns(
+    items = pl.concat(
+        [line_items.select(LINE_ITEM_COLUMNS), _shipping_lines(transactions)], how="vertical_relaxed"
+    )
+    joined = items.join(parents, on="tax_transaction", how="inner").with_columns(
         type=pl.coalesce("type", "transaction_type"),
         currency=pl.coalesce("currency", "transaction_currency"),
         jurisdiction=_jurisdiction(),
@@ -247,6 +258,19 @@ def tax_lines(line_items: pl.DataFrame, transactions: pl.DataFrame) -> pl.DataFr
     )
     return conform(
         joined.with_columns(gross_amount=pl.col("taxable_amount") + pl.col("amount_tax")), TAX_LINES_SCHEMA
+    )
+
+
+def _shipping_lines(transactions: pl.DataFrame) -> pl.DataFrame:
+    """Each transaction's shipping cost as a line (``<id>:shipping``); none where it has none."""
+    return transactions.filter(pl.col("shipping_cost_amount").is_not_null()).select(
+        pl.concat_str("id", pl.lit(SHIPPING_LINE)).alias("id"),
+        pl.col("id").alias("tax_transaction"),
+        "type",
+        pl.col("shipping_cost_tax_behavior").alias("tax_behavior"),
+        "currency",
+        pl.col("shipping_cost_amount").alias("amount"),
+        pl.col("shipping_cost_amount_tax").fill_null(0).alias("amount_tax"),
     )
 
 

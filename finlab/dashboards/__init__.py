@@ -22,7 +22,7 @@ Examples
 from finlab.dashboards.base import Dashboard, Table, View
 from finlab.dashboards.carbon import CarbonDashboard, carbon_view
 from finlab.dashboards.cash_flow import CashFlowDashboard, cash_flow_view
-from finlab.dashboards.html import Kpi, format_money
+from finlab.dashboards.html import Kpi, format_minor, format_money
 from finlab.dashboards.rendering import chart_widget, enable_offline_rendering
 from finlab.dashboards.tax import TaxLiabilityDashboard, tax_liability_view
 
@@ -38,6 +38,7 @@ __all__ = [
     "cash_flow_view",
     "chart_widget",
     "enable_offline_rendering",
+    "format_minor",
     "format_money",
     "tax_liability_view",
 ]

@@ -25,7 +25,7 @@ from html import escape
 
 import polars as pl
 
-from finlab.money import exponent, is_known
+from finlab.money import exponent, is_known, to_major
 from finlab.resources import MAJOR_SUFFIX
 
 __all__ = [
@@ -90,6 +90,17 @@ def format_money(amount: Decimal | int | None, currency: str) -> str:
     if not is_known(currency):
         return f"{amount:,} {currency.upper()} (minor units)"
     return f"{amount:,.{exponent(currency)}f} {currency.upper()}"
+
+
+def format_minor(amount: int | None, currency: str) -> str:
+    """Like `format_money`, from integer minor units: ``format_minor(123456, "usd") == "1,234.56 USD"``.
+
+    The safe choice for any frame column of minor units: a currency finlab does not know is shown as
+    minor units, and says so, instead of failing or guessing.
+    """
+    if amount is None:
+        return MISSING
+    return format_money(to_major(amount, currency) if is_known(currency) else amount, currency)
 
 
 def unknown_currency_notes(currencies: Iterable[str]) -> tuple[str, ...]:

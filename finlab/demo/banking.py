@@ -1,4 +1,14 @@
-"""Financial Connections: three bank accounts and their transactions, balances and refreshes."""
+"""Financial Connections: four bank accounts and their transactions, balances and refreshes.
+
+The awkward cases are there on purpose, each as Stripe defines the fields:
+
+- Balances were refreshed mid-stream: ``balance.as_of`` is the last 06:00 UTC refresh, hours before the
+  last transaction refresh. ``balance.current`` counts what had *posted* by then (Stripe: a pending
+  transaction "does not yet affect the account's balance"), so transactions posted after it, pending
+  at it, or voided after it are all outside it.
+- A small Curaçao account keeps its books in XCG, the Caribbean guilder (ISO 4217 since 2025), which
+  is not on Stripe's currency list: finlab must show it in minor units, never guess its decimals.
+"""
 
 from __future__ import annotations
 
@@ -35,8 +45,11 @@ _BANKS = (
     _Bank("Operating Checking", "JPMorgan Chase", "4021", "usd", "checking", 1_800_000_00, 400_000_00),
     _Bank("Treasury Savings", "JPMorgan Chase", "7734", "usd", "savings", 1_500_000_00, 1_000_000_00),
     _Bank("EUR Operating", "Deutsche Bank", "9052", "eur", "checking", 450_000_00, 120_000_00),
+    _Bank("Curaçao Operating", "Maduro & Curiel's Bank", "3310", "xcg", "checking", 80_000_00, 20_000_00),
 )
-_OPERATING, _SAVINGS, _EURO = 0, 1, 2
+_OPERATING, _SAVINGS, _EURO, _CURACAO = 0, 1, 2, 3
+#: Card lines transacted in the last days before the balance refresh that are voided after it.
+_LATE_VOIDS = 3
 
 _USD_VENDORS = (  # (payee, day of month, monthly amount in cents, grows with the business)
     ("Gusto", 1, 42_500, True),
@@ -147,6 +160,7 @@ def make_banking(
     lines += _card_spend(rng, cal, n - len(lines))
     lines.sort(key=lambda line: (line.at, line.account, line.description, line.amount))
     refreshes = _refreshes(rng, cal)
+    _void_after_refresh(rng, lines, _balance_as_of(refreshes), cal.cutoff)
     transactions = [
         _transaction(rng, cal, line, ids[line.account], refreshes[line.account]) for line in lines
     ]
@@ -156,7 +170,7 @@ def make_banking(
             ids[k],
             holder,
             cal,
-            refreshes[k][1][-1],
+            (refreshes[k][1][-1], _balance_as_of(refreshes)),
             [t for t in transactions if t["account"] == ids[k]],
         )
         for k, bank in enumerate(_BANKS)
@@ -172,7 +186,23 @@ def _recurring(rng: random.Random, cal: Calendar, remittances: list[Remittance])
         *_monthly_bills(rng, cal),
         *_transfers(rng, cal),
         *_tax_payments(cal, remittances),
+        *_curacao(rng, cal),
     ]
+
+
+def _curacao(rng: random.Random, cal: Calendar) -> list[_Line]:
+    """The Curaçao office: weekly card settlements in, monthly rent and payroll out, in XCG."""
+    lines = []
+    for day in cal.days:
+        if day.weekday() == 4:
+            amount = round(6_200_00 * cal.growth(cal.at(day, 16)) * rng.lognormvariate(0, 0.2))
+            lines.append(_Line(_CURACAO, cal.at(day, 16), amount, "CRB Card Settlement"))
+    for year, month in cal.months():
+        first = weekday_after(date(year, month, 1))
+        lines.append(_Line(_CURACAO, cal.at(first, 13), -4_500_00, "Pietermaai Office Rent"))
+        payday = weekday_before(month_day(year, month, 25))
+        lines.append(_Line(_CURACAO, cal.at(payday, 13), -round(17_800_00 * rng.gauss(1, 0.02)), "Payroll"))
+    return lines
 
 
 def _payouts_and_receipts(rng: random.Random, cal: Calendar) -> list[_Line]:
@@ -267,7 +297,7 @@ def _transfers(rng: random.Random, cal: Calendar) -> list[_Line]:
 
 def _tax_payments(cal: Calendar, remittances: list[Remittance]) -> list[_Line]:
     """Quarterly sales tax and VAT payments; GBP and JPY liabilities are paid from USD."""
-    usd_per = {"usd": 1.0, "gbp": 1.27, "jpy": 0.67}  # cents per minor unit (yen are whole units)
+    usd_per = {"usd": 1.0, "gbp": 1.27, "jpy": 0.67, "bhd": 0.265}  # cents per minor unit (fils for BHD)
     lines = []
     for due in remittances:
         at = cal.at(weekday_after(due.due), 15)
@@ -325,6 +355,24 @@ def _refreshes(rng: random.Random, cal: Calendar) -> list[tuple[list[int], list[
     return [(times, account_ids) for account_ids in ids]
 
 
+def _balance_as_of(refreshes: list[tuple[list[int], list[str]]]) -> int:
+    """When the balances were last refreshed: the last daily refresh before the final one."""
+    times, _ = refreshes[0]
+    return times[-2]
+
+
+def _void_after_refresh(rng: random.Random, lines: list[_Line], as_of: int, cutoff: int) -> None:
+    """Make a few card lines transacted before ``as_of`` pending at it and voided after it."""
+    recent = [
+        line
+        for line in lines
+        if line.amount < 0 and line.settles and as_of - 2 * DAY < line.at < as_of and not line.voided
+    ]
+    for line in rng.sample(recent, k=min(_LATE_VOIDS, len(recent))):
+        line.voided = True
+        line.settles = rng.randint(as_of - line.at + 60, cutoff - line.at)
+
+
 def _transaction(
     rng: random.Random, cal: Calendar, line: _Line, account: str, refreshes: tuple[list[int], list[str]]
 ) -> Json:
@@ -350,26 +398,36 @@ def _transaction(
 
 
 def _account(
-    bank: _Bank, account_id: str, holder: str, cal: Calendar, refresh: str, transactions: list[Json]
+    bank: _Bank,
+    account_id: str,
+    holder: str,
+    cal: Calendar,
+    refreshed: tuple[str, int],
+    transactions: list[Json],
 ) -> Json:
-    """Return an FC account whose current balance is an opening balance plus its posted lines."""
-    running, lowest, pending = 0, 0, 0
+    """Return an FC account whose balance, refreshed at ``as_of``, counts what had posted by then.
+
+    ``refreshed`` is (the last transaction refresh id, the balance's ``as_of``). ``current`` is the
+    opening balance plus every line posted at or before ``as_of``; ``available`` adds the lines that
+    were pending then (transacted, not yet posted or voided).
+    """
+    refresh, as_of = refreshed
+    running, lowest = 0, 0
     for txn in sorted(transactions, key=lambda txn: txn["transacted_at"]):
         if txn["status"] == "posted":
             running += txn["amount"]
             lowest = min(lowest, running)
-        elif txn["status"] == "pending":
-            pending += txn["amount"]
     opening = max(bank.opening, -(-(bank.cushion - lowest) // 100_000_00) * 100_000_00)
-    refreshed = {
-        "last_attempted_at": cal.cutoff,
-        "next_refresh_available_at": cal.cutoff + 3_600,
-        "status": "succeeded",
-    }
+    current = opening + sum(txn["amount"] for txn in transactions if _posted_by(txn, as_of))
+    pending = sum(txn["amount"] for txn in transactions if _pending_at(txn, as_of))
     return {
         "account_holder": {"customer": holder, "type": "customer"},
-        "balance": fc_balance(bank.currency, opening + running, pending, cal.cutoff),
-        "balance_refresh": refreshed,
+        "balance": fc_balance(bank.currency, current, pending, as_of),
+        "balance_refresh": {
+            "last_attempted_at": as_of,
+            "next_refresh_available_at": as_of + 3_600,
+            "status": "succeeded",
+        },
         "category": "cash",
         "created": cal.start - 2 * DAY,
         "display_name": bank.display_name,
@@ -385,5 +443,20 @@ def _account(
         "subcategory": bank.subcategory,
         "subscriptions": ["transactions"],
         "supported_payment_method_types": ["us_bank_account"],
-        "transaction_refresh": {"id": refresh, **refreshed},
+        "transaction_refresh": {
+            "id": refresh,
+            "last_attempted_at": cal.cutoff,
+            "next_refresh_available_at": cal.cutoff + 3_600,
+            "status": "succeeded",
+        },
     }
+
+
+def _posted_by(txn: Json, moment: int) -> bool:
+    posted = txn["status_transitions"]["posted_at"]
+    return txn["status"] == "posted" and posted is not None and posted <= moment
+
+
+def _pending_at(txn: Json, moment: int) -> bool:
+    settled = txn["status_transitions"]["posted_at"] or txn["status_transitions"]["void_at"]
+    return txn["transacted_at"] <= moment and (settled is None or settled > moment)

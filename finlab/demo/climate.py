@@ -138,7 +138,22 @@ def make_climate(rng: random.Random, cal: Calendar) -> tuple[list[Json], list[Js
         status = pinned or _likely_status(rng, cal.end - created)
         _progress(rng, order, status, cal.end, product)
         orders.append(order)
+    _substitute(orders, products, cal)
     return list(suppliers.values()), products, orders
+
+
+#: How many confirmed orders had their product substituted three weeks after they were placed.
+_SUBSTITUTED = 2
+
+
+def _substitute(orders: list[Json], products: list[Json], cal: Calendar) -> None:
+    """Move the first confirmed orders to the next product, as Stripe does when a portfolio is replaced."""
+    ids = [product["id"] for product in products]
+    for order in [order for order in orders if order["status"] == "confirmed"][:_SUBSTITUTED]:
+        successor = products[(ids.index(order["product"]) + 1) % len(products)]
+        order["product"] = successor["id"]
+        order["expected_delivery_year"] = successor["delivery_year"]
+        order["product_substituted_at"] = min(order["created"] + 21 * DAY, cal.end - DAY)
 
 
 def _likely_status(rng: random.Random, age: int) -> str:

@@ -293,7 +293,7 @@ class Dataset:
                 )
             )
         self[TRANSACTION].extend(added)
-        self._rebalance(holder, sum(txn["amount"] for txn in added if txn["status"] == "posted"), at)
+        self._rebalance(holder, at)
         return added
 
     def post_pending(self, account: str, now: datetime, ids: Iterable[str] | None = None) -> list[Json]:
@@ -354,8 +354,7 @@ class Dataset:
             txn["status"] = "posted" if field == "posted_at" else "void"
             txn["status_transitions"] = {**txn["status_transitions"], field: at}
             txn["transaction_refresh"], txn["updated"] = refresh, at
-        posted = sum(txn["amount"] for txn in targets) if field == "posted_at" else 0
-        self._rebalance(holder, posted, at)
+        self._rebalance(holder, at)
         return targets
 
     def _refresh(self, account: Json, at: int) -> str:
@@ -377,13 +376,15 @@ class Dataset:
         }
         return refresh
 
-    def _rebalance(self, account: Json, posted: int, at: int) -> None:
-        """Add ``posted`` to the current balance, recompute ``available`` and mark the change."""
-        currency = account_currency(account)
-        pending = sum(
+    def _rebalance(self, account: Json, at: int) -> None:
+        """Refresh the balance at ``at``: add what posted since the last ``as_of``, recompute pending."""
+        currency, since = account_currency(account), account["balance"]["as_of"]
+        mine = [txn for txn in self[TRANSACTION] if txn["account"] == account["id"]]
+        pending = sum(txn["amount"] for txn in mine if txn["status"] == "pending")
+        posted = sum(
             txn["amount"]
-            for txn in self[TRANSACTION]
-            if txn["account"] == account["id"] and txn["status"] == "pending"
+            for txn in mine
+            if txn["status"] == "posted" and since < txn["status_transitions"]["posted_at"] <= at
         )
         current = account["balance"]["current"][currency] + posted
         account["balance"] = fc_balance(currency, current, pending, at)

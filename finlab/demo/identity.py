@@ -52,6 +52,10 @@ _DOCUMENT_ERRORS = (
 )
 
 
+#: Sessions (by number) the account asked Stripe to redact, at each stage of redaction.
+_REDACTIONS = {4: {"status": "redacted"}, 11: {"status": "processing"}, 27: {"status": "validated"}}
+
+
 def make_identity(rng: random.Random, cal: Calendar) -> tuple[list[Json], list[Json]]:
     """Return a verification funnel: 30 sessions and the 20 reports they produced."""
     plan = [(status, report) for status, count, report in _FUNNEL for _ in range(count)]
@@ -96,7 +100,7 @@ def make_identity(rng: random.Random, cal: Calendar) -> tuple[list[Json], list[J
                 "object": "identity.verification_session",
                 "options": options,
                 "provided_details": None,
-                "redaction": None,
+                "redaction": _REDACTIONS.get(number),
                 "related_customer": new_id(rng, "cus_") if rng.random() < 0.5 else None,
                 "related_customer_account": None,
                 "status": status,
@@ -108,6 +112,21 @@ def make_identity(rng: random.Random, cal: Calendar) -> tuple[list[Json], list[J
             }
         )
     return sessions, reports
+
+
+def _contact_checks(rng: random.Random, report: Json, error: tuple[str, str] | None) -> None:
+    """Email and phone checks on some document reports: verified, or declined with the session's error."""
+    if rng.random() < 0.5:
+        return
+    declined = error is not None and rng.random() < 0.5
+    report["email"] = {"email": None, "error": None, "status": "verified"}
+    report["phone"] = {
+        "error": {"code": "phone_verification_declined", "reason": "The user declined the phone check."}
+        if declined
+        else None,
+        "phone": None,
+        "status": "unverified" if declined else "verified",
+    }
 
 
 def _report(
@@ -177,6 +196,7 @@ def _report(
         "unparsed_place_of_birth": None,
         "unparsed_sex": None,
     }
+    _contact_checks(rng, report, error)
     if options["document"]["require_matching_selfie"]:
         selfie_error = error if error and error[0].startswith("selfie") else None
         report["selfie"] = {

@@ -1,4 +1,16 @@
-"""Stripe Tax: registrations, transactions with reversals, line items, associations, calculations."""
+"""Stripe Tax: registrations, transactions with reversals, line items, associations, calculations.
+
+The cases an analyst files by are here on purpose, each as Stripe defines the fields:
+
+- inclusive and exclusive lines in every currency (an inclusive line's ``amount`` includes its tax);
+- reversals that post (``posted_at``) days to weeks after their original, keeping its ``tax_date``,
+  some of them in a later month, quarter and year, some partial;
+- originals posted after their tax date (invoices paid late), across month ends;
+- overlapping registrations: Germany's standard registration and the non-Union OSS one in Ireland
+  both cover German consumers (the OSS one files them);
+- Bahrain's VAT in BHD, a three-decimal currency;
+- shipping costs (with their own tax) on orders that ship a welcome kit, and line-item metadata.
+"""
 
 from __future__ import annotations
 
@@ -117,6 +129,7 @@ _PLACES = (
     _Place(
         "JP", None, "Japan", "jpy", "jct", 8, (("Tokyo", "100-0005", "0.10"), ("Osaka", "530-0001", "0.10"))
     ),
+    _Place("BH", None, "Bahrain", "bhd", "vat", 3, (("Manama", "317", "0.10"), ("Muharraq", "217", "0.10"))),
 )
 _EU = frozenset({"DE", "FR", "NL", "IE"})
 _TAX_NAMES = {"sales_tax": "Sales Tax", "vat": "VAT", "jct": "JCT"}
@@ -124,12 +137,13 @@ _AUTHORITIES = {
     "US-CA": "CDTFA Sales Tax Payment",
     "US-NY": "NYS DTF Sales Tax",
     "US-TX": "Texas Comptroller Sales Tax",
-    "DE": "Finanzamt Berlin VAT",
+    "DE": "Revenue Commissioners OSS VAT",  # consumers: the OSS registration takes them
     "FR": "Revenue Commissioners OSS VAT",
     "NL": "Revenue Commissioners OSS VAT",
     "IE": "Revenue Commissioners OSS VAT",
     "GB": "HMRC VAT",
     "JP": "National Tax Agency JCT",
+    "BH": "NBR Bahrain VAT",
 }
 _STANDARD = {"standard": {"place_of_supply_scheme": "standard"}, "type": "standard"}
 _REGISTRATIONS: tuple[tuple[str, Json, int, int | None, tuple[str, ...]], ...] = (
@@ -145,20 +159,45 @@ _REGISTRATIONS: tuple[tuple[str, Json, int, int | None, tuple[str, ...]], ...] =
     ("FR", {"fr": _STANDARD}, 60, None, ("FR",)),
     ("GB", {"gb": _STANDARD}, -790, None, ("GB",)),
     ("JP", {"jp": _STANDARD}, -390, None, ("JP",)),
+    ("BH", {"bh": {"type": "standard"}}, -600, None, ("BH",)),
 )
-_CATALOG = (  # (reference, tax code, unit price by currency, probability on an order)
-    ("starter_plan", "txcd_10103001", {"usd": 4_900, "eur": 4_500, "gbp": 3_900, "jpy": 7_000}, 0.0),
-    ("team_plan", "txcd_10103001", {"usd": 19_900, "eur": 18_500, "gbp": 15_900, "jpy": 29_000}, 0.0),
-    ("business_plan", "txcd_10103001", {"usd": 59_900, "eur": 55_000, "gbp": 47_900, "jpy": 88_000}, 0.0),
-    ("additional_seat", "txcd_10103001", {"usd": 1_200, "eur": 1_100, "gbp": 950, "jpy": 1_800}, 0.4),
-    ("api_usage", "txcd_10000000", {"usd": 8, "eur": 7, "gbp": 6, "jpy": 12}, 0.25),
+_CATALOG = (  # (reference, tax code, unit price by currency, probability on an order); BHD in fils
+    (
+        "starter_plan",
+        "txcd_10103001",
+        {"usd": 4_900, "eur": 4_500, "gbp": 3_900, "jpy": 7_000, "bhd": 18_500},
+        0.0,
+    ),
+    (
+        "team_plan",
+        "txcd_10103001",
+        {"usd": 19_900, "eur": 18_500, "gbp": 15_900, "jpy": 29_000, "bhd": 75_000},
+        0.0,
+    ),
+    (
+        "business_plan",
+        "txcd_10103001",
+        {"usd": 59_900, "eur": 55_000, "gbp": 47_900, "jpy": 88_000, "bhd": 226_000},
+        0.0,
+    ),
+    (
+        "additional_seat",
+        "txcd_10103001",
+        {"usd": 1_200, "eur": 1_100, "gbp": 950, "jpy": 1_800, "bhd": 4_500},
+        0.4,
+    ),
+    ("api_usage", "txcd_10000000", {"usd": 8, "eur": 7, "gbp": 6, "jpy": 12, "bhd": 30}, 0.25),
     (
         "onboarding_service",
         "txcd_20030000",
-        {"usd": 150_000, "eur": 140_000, "gbp": 120_000, "jpy": 220_000},
+        {"usd": 150_000, "eur": 140_000, "gbp": 120_000, "jpy": 220_000, "bhd": 565_000},
         0.04,
     ),
 )
+#: Shipping of the welcome kit that comes with onboarding, per currency.
+_KIT_SHIPPING = {"usd": 1_500, "eur": 1_400, "gbp": 1_200, "jpy": 2_200, "bhd": 5_650}
+_SHIPPING_TAX_CODE = "txcd_92010001"
+_LATE_POSTING_RATE = 0.04
 _PLAN_WEIGHTS = (45, 35, 20)
 _ORIGINALS = 2_100
 _REVERSAL_RATE = 0.065
@@ -225,7 +264,9 @@ class _Sale:
     buyer: _Buyer
     priced: list[_Priced]
     line_ids: list[str]
+    shipping: _Priced | None = None
     association: Json | None = None  # only for originals
+    reversed: bool = False
 
 
 @dataclass
@@ -256,16 +297,20 @@ def make_tax(rng: random.Random, cal: Calendar) -> _Tax:
     moments = sorted(
         cal.at(day, rng.uniform(7, 23)) for day in rng.choices(days, weights=weights, k=_ORIGINALS)
     )
+    last = cal.end - 3_600
     for number, moment in enumerate(moments, start=1):
         buyer = rng.choice(buyers) if rng.random() < 0.85 else _buyer(rng, with_customer=False)
         reference = f"INV-{datetime.fromtimestamp(moment, UTC).year}-{number:06d}"
-        sale = _record(
-            rng, tax, buyer, _order(rng, buyer, moment, products, cal.end), moment, reference, None
-        )
+        posted = moment
+        if rng.random() < _LATE_POSTING_RATE:  # an invoice paid late: liability posts after its tax date
+            posted = min(moment + rng.randint(1, 20) * DAY + rng.randint(0, 3_600), last)
+        priced = _order(rng, buyer, moment, products, cal.end)
+        sale = _record(rng, tax, buyer, priced, (moment, posted), reference, None, _shipping(buyer, priced))
         sale.association = _association(rng, sale.txn["id"])
         tax.associations.append(sale.association)
-        if moment < cal.end - 5 * DAY and rng.random() < _REVERSAL_RATE:
-            _reverse(rng, tax, sale, min(moment + rng.randint(2, 45) * DAY, cal.end - 3_600))
+        if posted < cal.end - 5 * DAY and rng.random() < _REVERSAL_RATE:
+            _reverse(rng, tax, sale, min(posted + rng.randint(2, 45) * DAY, last))
+    _reverse_across_years(rng, tax, last)
     tax.associations += [_errored_association(rng) for _ in range(12)]
     _calculations(rng, tax, cal, buyers, products)
     return tax
@@ -347,16 +392,42 @@ def _order(
     return lines
 
 
+def _shipping(buyer: _Buyer, priced: list[_Priced]) -> _Priced | None:
+    """The welcome kit's shipping, taxed like the order, when the order includes onboarding."""
+    if not any(line.reference == "onboarding_service" for line in priced):
+        return None
+    line, amount = priced[0], _KIT_SHIPPING[buyer.place.currency]
+    rate, inclusive = line.rate, line.behavior == "inclusive"
+    tax = round(amount * rate / (1 + rate)) if inclusive else round(amount * rate)
+    return replace(
+        line, reference="shipping", tax_code=_SHIPPING_TAX_CODE, quantity=1, amount=amount, tax=tax
+    )
+
+
+def _metadata(line: _Priced, index: int) -> Json | None:
+    """Line-item metadata an integration might set: the billing interval of plans, the seat source."""
+    if line.reference.endswith("_plan"):
+        return {"billing_interval": "year" if index % 5 == 0 else "month"}
+    if line.reference == "additional_seat":
+        return {"seats_added_by": "admin_console"}
+    return None
+
+
 def _record(
     rng: random.Random,
     tax: _Tax,
     buyer: _Buyer,
     priced: list[_Priced],
-    moment: int,
+    dates: tuple[int, int],
     reference: str,
     reversal: tuple[_Sale, list[int]] | None,
+    shipping: _Priced | None = None,
 ) -> _Sale:
-    """Add a tax transaction and its line items; ``reversal`` = (original sale, its lines reversed)."""
+    """Add a tax transaction and its line items; ``reversal`` = (original sale, its lines reversed).
+
+    ``dates`` = (tax date, posted at) of an original; a reversal keeps its original's tax date.
+    """
+    tax_date, posted = dates
     txn_id = new_id(rng, "tax_")
     line_ids = [new_id(rng, "tax_li_") for _ in priced]
     for index, (item_id, line) in enumerate(zip(line_ids, priced, strict=True)):
@@ -367,7 +438,7 @@ def _record(
                 "amount_tax": line.tax,
                 "id": item_id,
                 "livemode": False,
-                "metadata": None,
+                "metadata": None if reversal else _metadata(line, len(tax.line_items)),
                 "object": "tax.transaction_line_item",
                 "product": line.product,
                 "quantity": line.quantity,
@@ -381,7 +452,7 @@ def _record(
             }
         )
     txn = {
-        "created": moment,
+        "created": posted,
         "currency": buyer.place.currency,
         "customer": buyer.customer,
         "customer_details": buyer.details(),
@@ -389,29 +460,73 @@ def _record(
         "livemode": False,
         "metadata": None,
         "object": "tax.transaction",
-        "posted_at": moment,
+        "posted_at": posted,
         "reference": reference,
         "reversal": {"original_transaction": reversal[0].txn["id"]} if reversal else None,
         "ship_from_details": None,
-        "shipping_cost": None,
-        "tax_date": reversal[0].txn["tax_date"] if reversal else moment,
+        "shipping_cost": _shipping_cost(rng, shipping) if shipping else None,
+        "tax_date": reversal[0].txn["tax_date"] if reversal else tax_date,
         "type": "reversal" if reversal else "transaction",
     }
-    sale = _Sale(txn, buyer, priced, line_ids)
+    sale = _Sale(txn, buyer, priced, line_ids, shipping)
     tax.sales.append(sale)
     return sale
 
 
-def _reverse(rng: random.Random, tax: _Tax, original: _Sale, moment: int) -> None:
-    """Reverse ``original`` in full or in part (some of its lines, or half of its only line)."""
-    picks, share = list(range(len(original.priced))), Decimal(1)
-    if rng.random() < 0.45 and len(picks) > 1:
-        picks = sorted(rng.sample(picks, k=rng.randint(1, len(picks) - 1)))
-    elif rng.random() < 0.45:
-        share = Decimal("0.5")
+def _shipping_cost(rng: random.Random, shipping: _Priced) -> Json:
+    return {
+        "amount": shipping.amount,
+        "amount_tax": shipping.tax,
+        "shipping_rate": new_id(rng, "shr_"),
+        "tax_behavior": shipping.behavior,
+        "tax_code": shipping.tax_code,
+    }
+
+
+def _reverse_across_years(rng: random.Random, tax: _Tax, last: int) -> None:
+    """Reverse, early in January, two December sales of each year: one in full, one in half.
+
+    Their reversals post in a later month, quarter and year than the sale: the cases a filing by
+    tax date books back into a period that may already be filed.
+    """
+    for year in sorted({datetime.fromtimestamp(s.txn["posted_at"], UTC).year for s in tax.sales})[:-1]:
+        late_december = [
+            sale
+            for sale in tax.sales
+            if sale.association
+            and not sale.reversed
+            and len(sale.priced) == 1
+            and datetime.fromtimestamp(sale.txn["posted_at"], UTC) >= datetime(year, 12, 15, tzinfo=UTC)
+            and datetime.fromtimestamp(sale.txn["posted_at"], UTC) < datetime(year + 1, 1, 1, tzinfo=UTC)
+        ]
+        for sale, share in zip(
+            rng.sample(late_december, k=min(2, len(late_december))), ("1", "0.5"), strict=False
+        ):
+            moment = int(datetime(year + 1, 1, rng.randint(5, 20), 11, tzinfo=UTC).timestamp())
+            _reverse(rng, tax, sale, min(moment, last), Decimal(share))
+
+
+def _reverse(
+    rng: random.Random, tax: _Tax, original: _Sale, moment: int, share: Decimal | None = None
+) -> None:
+    """Reverse ``original`` in full or in part (some of its lines, or a ``share`` of each).
+
+    Without ``share`` the generator picks: all lines, some of them, or half of its only line. A full
+    reversal also reverses the shipping.
+    """
+    picks = list(range(len(original.priced)))
+    if share is None:
+        share = Decimal(1)
+        if rng.random() < 0.45 and len(picks) > 1:
+            picks = sorted(rng.sample(picks, k=rng.randint(1, len(picks) - 1)))
+        elif rng.random() < 0.45:
+            share = Decimal("0.5")
     lines = [original.priced[index].scaled(share) for index in picks]
+    full = share == 1 and len(picks) == len(original.priced)
+    shipping = original.shipping.scaled(share) if original.shipping and full else None
     reference = f"{original.txn['reference']}-R"
-    sale = _record(rng, tax, original.buyer, lines, moment, reference, (original, picks))
+    original.reversed = True
+    sale = _record(rng, tax, original.buyer, lines, (moment, moment), reference, (original, picks), shipping)
     assert original.association is not None
     original.association["tax_transaction_attempts"].append(
         {"committed": {"transaction": sale.txn["id"]}, "source": new_id(rng, "re_"), "status": "committed"}
@@ -565,7 +680,10 @@ def make_remittances(tax: _Tax, cal: Calendar) -> list[Remittance]:
         posted = datetime.fromtimestamp(sale.txn["posted_at"], UTC)
         month = (posted.month - 1) // 3 * 3 + 4
         due = date(posted.year + (month > 12), (month - 1) % 12 + 1, 20)
-        owed[(due, _AUTHORITIES[key], sale.txn["currency"])] += sum(line.tax for line in sale.priced)
+        shipped = sale.shipping.tax if sale.shipping else 0
+        owed[(due, _AUTHORITIES[key], sale.txn["currency"])] += (
+            sum(line.tax for line in sale.priced) + shipped
+        )
     last_day = cal.days[-1]
     return [
         Remittance(due, authority, currency, amount)
