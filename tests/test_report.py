@@ -101,3 +101,22 @@ def test_report_draws_every_chart_offline(out: Path) -> None:
             assert [] == errors
         finally:
             browser.close()
+
+
+def test_a_currency_finlab_does_not_know_is_shown_in_minor_units_with_a_note(out: Path) -> None:
+    html = (out / REPORT_FILE).read_text(encoding="utf-8")
+    assert re.search(r">-?[\d,]+ XCG \(minor units\)</div>", html)  # the demo's Curaçao account
+    assert "XCG: finlab does not know this currency&#x27;s decimals" in html
+
+
+def test_period_tooltips_show_dates_not_epoch_milliseconds(out: Path) -> None:
+    html = (out / REPORT_FILE).read_text(encoding="utf-8")
+    specs = html[html.index("const specs = ") :]
+    period_tips = re.findall(
+        r'\{[^{}]*"field": "period_(?:start|end)"[^{}]*"title": "(?:From|Until[^"]*)"[^{}]*\}', specs
+    )
+    assert period_tips
+    for tip in period_tips:
+        assert '"type": "temporal"' in tip
+        assert '"format": "%Y-%m-%d"' in tip
+        assert '"timeUnit": "utcyearmonthdate"' in tip
