@@ -696,20 +696,29 @@ def wait_for_kpis(scope: Any, expected: Mapping[str, list[str]]) -> dict[str, li
 # --- expected values -----------------------------------------------------------------------------------
 
 
+#: The demo's currency that Stripe does not list: tiles show its minor units and say so.
+UNLISTED = frozenset({"xcg"})
+
+
 def money_text(amount: Decimal, currency: str) -> str:
     """How a tile shows money: thousands separators, the currency's decimals, the code in capitals."""
+    if currency in UNLISTED:
+        return f"{amount:,} {currency.upper()} (minor units)"
     return f"{amount:,.{exponent(currency)}f} {currency.upper()}"
 
 
 def money_lines(frame: pl.DataFrame, column: str) -> list[str]:
-    """One tile line per currency: the sum of ``<column>_major`` (major units), currencies sorted."""
+    """One tile line per currency: the sum of ``<column>_major`` (minor units where unlisted), sorted."""
     sums = (
         frame.filter(pl.col("currency").is_not_null())
         .group_by("currency")
-        .agg(pl.col(column + "_major").sum())
+        .agg(pl.col(column + "_major").sum(), pl.col(column).sum().alias("minor"))
         .sort("currency")
     )
-    return [money_text(amount, code) for code, amount in sums.iter_rows()]
+    return [
+        money_text(Decimal(minor) if code in UNLISTED else amount, code)
+        for code, amount, minor in sums.iter_rows()
+    ]
 
 
 def count_text(value: int) -> str:
@@ -729,7 +738,14 @@ def cash_flow_kpis(
         "outflow": money_lines(posted.filter(pl.col("amount") < 0), "amount"),
         "net": money_lines(posted, "amount"),
         "transactions": [count_text(posted.height)],
-        "pending": money_lines(pending, "amount"),
+        # Every currency of the selection gets a pending line, 0 where nothing is pending.
+        "pending": money_lines(
+            chosen.filter(pl.col("status").is_in(["posted", "pending"])).with_columns(
+                pl.when(pl.col("status") == "pending").then(pl.col(c)).otherwise(0).alias(c)
+                for c in ("amount", "amount_major")
+            ),
+            "amount",
+        ),
         "pending_transactions": [count_text(pending.height)],
     }
 
