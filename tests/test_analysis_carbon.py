@@ -9,6 +9,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from conftest import frame
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -27,16 +28,9 @@ from finlab.analysis.carbon import (
     orders_by_status,
     pathway_mix,
 )
-from finlab.resources import schema
 
 NUMBERS = itertools.count(1)
 DAC, EW, BIO = "direct_air_capture", "enhanced_weathering", "biomass_carbon_removal_and_storage"
-
-
-def frame(name: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
-    """A frame of resource ``name`` from partial rows (missing columns are null)."""
-    columns = schema(name)
-    return pl.DataFrame([{c: row.get(c) for c in columns} for row in rows], schema=columns)
 
 
 def at(*parts: int) -> datetime:

@@ -8,6 +8,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from conftest import frame
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,17 +27,10 @@ from finlab.analysis.cash_flow import (
     top_counterparties,
 )
 from finlab.errors import ConfigurationError
-from finlab.resources import schema
 
 TXN = "financial_connections.transaction"
 ACCOUNT = "financial_connections.account"
 CURRENCY_OF = {"fca_usd": "usd", "fca_jpy": "jpy", "fca_eur": "eur"}
-
-
-def frame(name: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
-    """A frame of resource ``name`` from partial rows (missing columns are null)."""
-    columns = schema(name)
-    return pl.DataFrame([{c: row.get(c) for c in columns} for row in rows], schema=columns)
 
 
 def at(*parts: int) -> datetime:

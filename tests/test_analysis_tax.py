@@ -10,6 +10,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from conftest import frame
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,16 +31,9 @@ from finlab.analysis.tax import (
     tax_lines,
 )
 from finlab.errors import ConfigurationError
-from finlab.resources import schema
 
 NUMBERS = itertools.count(1)
 CURRENCY_OF = {"US": "usd", "FR": "eur", "JP": "jpy", "DE": "eur", None: "usd"}
-
-
-def frame(name: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
-    """A frame of resource ``name`` from partial rows (missing columns are null)."""
-    columns = schema(name)
-    return pl.DataFrame([{c: row.get(c) for c in columns} for row in rows], schema=columns)
 
 
 def at(*parts: int) -> datetime:

@@ -15,7 +15,7 @@ Examples
 >>> from finlab.demo.dataset import default_dataset
 >>> dataset = default_dataset()
 >>> len(dataset["financial_connections.account"])
-3
+4
 """
 
 from __future__ import annotations
