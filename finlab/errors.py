@@ -4,7 +4,6 @@
 
     FinlabError                      anything finlab raises on purpose
     ├── ConfigurationError           bad arguments: key format, base_url, ids, dates, resource names
-    ├── SchemaDriftWarning (Warning) a response holds fields or enum values finlab does not know
     ├── StripeError                  Stripe (or the network) refused or failed a request
     │   ├── AuthenticationError      401: missing, wrong or revoked key
     │   ├── PermissionError          403: a restricted key lacks a permission
@@ -15,6 +14,7 @@
     │   └── ConnectionError          the request never got an answer (network, timeout)
     ├── PaginationError              the server broke the list contract (repeated cursor, empty has_more)
     └── StoreError                   the local store cannot be used: unwritable, corrupt, another account's
+    SchemaDriftWarning               a UserWarning, not raised: fields or enum values finlab does not know
 
 Every ``StripeError`` carries the HTTP ``status``, Stripe's error ``type``, ``code``, ``param`` and
 ``stripe_message``, the ``request_id``, the endpoint ``path`` and the number of ``attempts``. None of
