@@ -7,23 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 import pytest
 
 import finlab.frames
-from finlab.resources import schema
 
 STRIPE_DIR = Path(__file__).parent / "stripe"
-
-
-def frame(name: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
-    """A frame of resource ``name`` from partial rows of its columns (missing columns are null).
-
-    Shared by the analysis tests (``from conftest import frame``): a plain function, not a fixture,
-    so hypothesis tests can call it for every example.
-    """
-    columns = schema(name)
-    return pl.DataFrame([{c: row.get(c) for c in columns} for row in rows], schema=columns)
 
 
 @pytest.fixture(scope="session")

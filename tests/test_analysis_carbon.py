@@ -9,7 +9,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from conftest import frame
+from framekit import frame
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
