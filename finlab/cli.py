@@ -61,7 +61,10 @@ def _sync(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from finlab import resources
+    from finlab.files import private_directory, private_file
     from finlab.store import parse_as_of
 
     res = resources.get(args.resource)
@@ -73,12 +76,14 @@ def _export(args: argparse.Namespace) -> int:
         raise StoreError(msg)
     frame = store.read(res.object, args.as_of)
     path = args.output or f"{res.object}.{args.format}"
-    if args.format == "parquet":
-        frame.write_parquet(path)
-    elif args.format == "csv":
-        _json_encode_nested(frame).write_csv(path)
-    else:
-        frame.write_ndjson(path)
+    private_directory(Path(path).parent)
+    with private_file(path) as handle:  # 0600, like the store: the export holds the same data
+        if args.format == "parquet":
+            frame.write_parquet(handle)
+        elif args.format == "csv":
+            _json_encode_nested(frame).write_csv(handle)
+        else:
+            frame.write_ndjson(handle)
     version = f"version {store.version(res.object)}" if args.as_of is None else f"as of {args.as_of}"
     print(f"Wrote {frame.height} rows of {res.object} ({version}) to {path}")
     return 0
