@@ -235,7 +235,9 @@ class RequestPolicy:
             shown = redact(stripe_account) if stripe_account.startswith(("sk_", "rk_")) else stripe_account
             msg = f"stripe_account must be a connected account id (acct_...), got {shown!r}."
             raise errors.ConfigurationError(msg)
-        self.stripe_account = stripe_account
+        self.stripe_account = (
+            None if stripe_account is None else resources.check_id(stripe_account, "Account")
+        )
         self.base_url = check_base_url(base_url)
         self.retry = retry
         self.stats = RequestStats()

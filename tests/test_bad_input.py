@@ -213,6 +213,51 @@ def test_ids_with_the_wrong_prefix_are_refused_before_any_request(
     assert 0 == account.requests
 
 
+BAD_IDS = [
+    "tax_../../account",
+    "tax_1/line_items",
+    "tax_1?expand[]=x",
+    "tax_1#x",
+    "tax_1 2",
+    "tax_1\n",
+    "tax_\x00",
+]
+
+
+@pytest.mark.parametrize("bad", BAD_IDS)
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(lambda s, bad: s.tax_transactions(ids=["tax_1", bad]), id="tax-transactions"),
+        pytest.param(lambda s, bad: s.tax_line_items(ids=[bad]), id="tax-line-items"),
+        pytest.param(
+            lambda s, bad: s.tax_transactions(payment_intents=[bad.replace("tax_", "pi_")]), id="pi"
+        ),
+        pytest.param(lambda s, bad: s.tax_calculations([bad.replace("tax_", "taxcalc_")]), id="calculations"),
+        pytest.param(lambda s, bad: s.transactions(account=bad.replace("tax_", "fca_")), id="fc-account"),
+    ],
+)
+def test_ids_that_are_not_stripe_ids_are_refused_before_any_request(
+    account: Account, call: Callable[[Connection, str], Any], bad: str
+) -> None:
+    stripe = account.connect()
+    with pytest.raises(errors.ConfigurationError, match="is not a Stripe id") as info:
+        call(stripe, bad)
+    assert info.value.__cause__ is None
+    assert 0 == account.requests
+
+
+@pytest.mark.parametrize("bad", [bad.replace("tax_", "acct_") for bad in BAD_IDS])
+def test_a_stripe_account_that_is_not_an_id_is_refused_and_leaves_no_directory(
+    account: Account, tmp_path: Path, bad: str
+) -> None:
+    store = tmp_path / "store"
+    with pytest.raises(errors.ConfigurationError, match="is not a Stripe id"):
+        account.connect(stripe_account=bad, store=store).sync(progress=False)
+    assert not store.exists() or [] == list(store.iterdir())
+    assert 0 == account.requests
+
+
 @pytest.mark.parametrize(
     ("start", "end"),
     [
