@@ -21,6 +21,7 @@ import polars as pl
 import pytest
 
 import finlab
+import finlab.client
 import finlab.connection
 from finlab import errors, resources
 from finlab.client import RetryPolicy
@@ -245,6 +246,19 @@ def test_ids_that_are_not_stripe_ids_are_refused_before_any_request(
         call(stripe, bad)
     assert info.value.__cause__ is None
     assert 0 == account.requests
+
+
+@pytest.mark.parametrize("bad", [bad for bad in BAD_IDS if bad != "tax_1/line_items"])  # a real path
+def test_an_id_from_elsewhere_cannot_bend_a_request_path(bad: str) -> None:
+    """Ids that reach a path without a caller's check (a store, a server's answer) meet the client's."""
+    seen: list[httpx.Request] = []
+    transport = httpx.MockTransport(lambda request: seen.append(request) or httpx.Response(500))
+    with (
+        finlab.client.Client(DEMO_API_KEY, transport=transport, retry=NO_WAIT) as client,
+        pytest.raises(errors.ConfigurationError, match="segments of letters, digits and underscores"),
+    ):
+        client.get(resources.get("tax.transaction").retrieve_path.format(id=bad))  # type: ignore[union-attr]
+    assert [] == seen
 
 
 @pytest.mark.parametrize("bad", [bad.replace("tax_", "acct_") for bad in BAD_IDS])
