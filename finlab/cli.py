@@ -284,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=120,
         metavar="SECONDS",
-        help="shut a page's kernel down once no page has been connected to it this long (default 120)",
+        help="shut a kernel down once no page has been connected to it this long (default 120; 0: never)",
     )
     app.set_defaults(run=_app)
 
