@@ -7,7 +7,8 @@
     finlab sync [RESOURCE ...] [--store DIR]   fetch what changed into the local Delta Lake store
     finlab export RESOURCE --format parquet|csv|ndjson [--as-of V] [--output PATH] [--store DIR]
     finlab status [--store DIR]                what is stored, how fresh, at which version
-    finlab app [--port N] [--live]             the dashboards as a web app (Voilà), demo account by default
+    finlab app [--port N] [--live]             the dashboards as a web app (Voilà) behind a token,
+                                               demo account by default
     finlab report [--out DIR] [--timezone TZ] [--live]   offline HTML report, PNG and SVG charts
 
 The key comes from ``STRIPE_API_KEY`` (none: the bundled demo account) and never appears in output.
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 Command = Callable[[argparse.Namespace], int]
 FORMATS = ("parquet", "csv", "ndjson")
 APP_NOTEBOOK = "notebooks/app.ipynb"
+TOKEN_VARIABLE = "JUPYTER_TOKEN"  # the app's token, as for `jupyter lab`; finlab.app reads it
 
 
 def _demo_server(args: argparse.Namespace) -> int:
@@ -59,7 +61,10 @@ def _sync(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from finlab import resources
+    from finlab.files import private_directory, private_file
     from finlab.store import parse_as_of
 
     res = resources.get(args.resource)
@@ -71,12 +76,14 @@ def _export(args: argparse.Namespace) -> int:
         raise StoreError(msg)
     frame = store.read(res.object, args.as_of)
     path = args.output or f"{res.object}.{args.format}"
-    if args.format == "parquet":
-        frame.write_parquet(path)
-    elif args.format == "csv":
-        _json_encode_nested(frame).write_csv(path)
-    else:
-        frame.write_ndjson(path)
+    private_directory(Path(path).parent)
+    with private_file(path) as handle:  # 0600, like the store: the export holds the same data
+        if args.format == "parquet":
+            frame.write_parquet(handle)
+        elif args.format == "csv":
+            _json_encode_nested(frame).write_csv(handle)
+        else:
+            frame.write_ndjson(handle)
     version = f"version {store.version(res.object)}" if args.as_of is None else f"as of {args.as_of}"
     print(f"Wrote {frame.height} rows of {res.object} ({version}) to {path}")
     return 0
@@ -136,6 +143,7 @@ def _ago(moment: datetime) -> str:
 def _app(args: argparse.Namespace) -> int:
     """Serve the app notebook with Voilà: dashboards only, no code; the demo account unless ``--live``."""
     import os
+    import secrets
     import subprocess
     from pathlib import Path
 
@@ -156,22 +164,29 @@ def _app(args: argparse.Namespace) -> int:
     else:  # the bundled demo account: no key, no store, no other base URL
         for name in ("STRIPE_API_KEY", "FINLAB_STORE", "FINLAB_API_BASE"):
             env.pop(name, None)
+    token = env.get(TOKEN_VARIABLE) or secrets.token_urlsafe(32)
+    env[TOKEN_VARIABLE] = token  # in the environment: a command line is visible to every local user
+    host = args.host or "127.0.0.1"
     command = [
         sys.executable,
         "-m",
-        "voila",
+        "finlab.app",  # Voilà behind the token, the Host check and the idle-kernel culler
         str(notebook),
         f"--port={args.port}",
-        f"--Voila.ip={args.host}",
+        f"--Voila.ip={host}",
         "--Voila.port_retries=0",
         "--strip_sources=True",
+        f"--MappingKernelManager.cull_idle_timeout={args.idle_timeout}",
+        f"--MappingKernelManager.cull_interval={max(1, args.idle_timeout // 4)}",
     ]
+    if args.host is not None:  # served on purpose to other names than localhost: accept any Host
+        command.append("--any-host")
     if args.preheat:  # one kernel keeps the dashboards computed, so that a page opens at once
         command += ["--preheat_kernel=True", "--pool_size=1"]
     if not args.open:
         command.append("--no-browser")
     account = "STRIPE_API_KEY's account" if args.live else "the demo account"
-    print(f"finlab app: {account} on http://{args.host}:{args.port}/ (Ctrl-C stops it)", flush=True)
+    print(f"finlab app: {account} on http://{host}:{args.port}/?token={token} (Ctrl-C stops it)", flush=True)
     server = subprocess.Popen(command, env=env)
     try:
         return server.wait()
@@ -249,7 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(run=_status)
 
     app = commands.add_parser("app", help="serve the dashboards as a web app (Voilà) on loopback")
-    app.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    app.add_argument(
+        "--host",
+        help="address to bind (default 127.0.0.1, answering only Host names of this machine); "
+        "given, any Host name is accepted (the token is still required)",
+    )
     app.add_argument("--port", type=int, default=8866, help="port (default 8866)")
     app.add_argument("--live", action="store_true", help="read STRIPE_API_KEY's account, not the demo")
     app.add_argument("--notebook", help="the notebook to serve (default: notebooks/app.ipynb)")
@@ -259,6 +278,13 @@ def build_parser() -> argparse.ArgumentParser:
         dest="preheat",
         action="store_false",
         help="compute the dashboards only when a page opens (default: keep one kernel ready)",
+    )
+    app.add_argument(
+        "--idle-timeout",
+        type=int,
+        default=120,
+        metavar="SECONDS",
+        help="shut a kernel down once no page has been connected to it this long (default 120; 0: never)",
     )
     app.set_defaults(run=_app)
 

@@ -35,6 +35,8 @@ from finlab import errors, resources
 API_VERSION = "2026-07-29.dahlia"
 DEFAULT_BASE_URL = "https://api.stripe.com"
 KEY_PATTERN = re.compile(r"^(sk|rk)_(test|live)_[A-Za-z0-9]{8,}$")
+#: Every path finlab reads: no segment can hold ``..``, ``?``, ``#``, whitespace or a control character.
+_PATH = re.compile(r"/v1(/[A-Za-z0-9_]+)+")
 
 log = logging.getLogger("finlab.client")
 
@@ -235,7 +237,9 @@ class RequestPolicy:
             shown = redact(stripe_account) if stripe_account.startswith(("sk_", "rk_")) else stripe_account
             msg = f"stripe_account must be a connected account id (acct_...), got {shown!r}."
             raise errors.ConfigurationError(msg)
-        self.stripe_account = stripe_account
+        self.stripe_account = (
+            None if stripe_account is None else resources.check_id(stripe_account, "Account")
+        )
         self.base_url = check_base_url(base_url)
         self.retry = retry
         self.stats = RequestStats()
@@ -264,8 +268,10 @@ class RequestPolicy:
         if method.upper() != "GET":
             msg = f"finlab only reads: refusing to send {method.upper()} {path}. Only GET is allowed."
             raise errors.ConfigurationError(msg)
-        if not path.startswith("/v1/"):
-            msg = f"Stripe paths start with /v1/, got {path!r}."
+        if not _PATH.fullmatch(path):  # the last guard for ids in paths, wherever they came from
+            msg = (
+                f"Stripe paths are /v1/ then segments of letters, digits and underscores, got {path!r:.120}."
+            )
             raise errors.ConfigurationError(msg)
         query = httpx.QueryParams(tuple(encode_params(params or {})))
         return httpx.Request("GET", self.base_url + path, params=query, headers=self.headers())

@@ -178,7 +178,7 @@ def to_epoch(value: Instant, name: str) -> int | None:
 
 
 def check_ids(ids: Iterable[str], prefix: str, what: str) -> list[str]:
-    """The ids as a list, refusing any that do not carry Stripe's prefix for ``what``."""
+    """The ids as a list, refusing any without Stripe's prefix for ``what`` or not shaped like an id."""
     if isinstance(ids, str):
         ids = [ids]
     checked = list(dict.fromkeys(ids))
@@ -188,7 +188,7 @@ def check_ids(ids: Iterable[str], prefix: str, what: str) -> list[str]:
             f"{what} ids start with {prefix!r}; these do not: {wrong[:5]!r}. Check you passed the right ids."
         )
         raise ConfigurationError(msg)
-    return checked
+    return [resources.check_id(i, what) for i in checked]
 
 
 class Connection:

@@ -16,7 +16,6 @@ Examples
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from html import escape
@@ -29,7 +28,8 @@ from finlab.analysis import check_timezone
 from finlab.analysis.tax import tax_lines
 from finlab.connection import Connection
 from finlab.dashboards import View, carbon_view, cash_flow_view, tax_liability_view
-from finlab.dashboards.html import kpi_html, table_html
+from finlab.dashboards.html import kpi_html, script_json, table_html
+from finlab.files import private_directory, private_file
 
 __all__ = ["REPORT_FILE", "SECTIONS", "Report", "Section", "report_views", "write_report"]
 
@@ -118,28 +118,33 @@ def write_report(
         A connection (``finlab.connect()``); every frame is fetched once.
     out
         Directory to write to (created if missing; existing files of the same names are replaced).
+        New directories are 0700 and every file 0600: the report holds the account's figures.
     timezone
         IANA timezone of the periods and dates.
     now
         The instant registrations are checked against for expiry (default: the current time).
     """
     views = report_views(stripe, timezone=timezone, now=now)
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_directory(out)
     images: dict[str, tuple[Path, Path]] = {}
     specs: dict[str, object] = {}
     for section in SECTIONS:
         for name, stem in section.files.items():
             spec = views[section.key].charts[name].to_dict()
             png, svg = folder / f"{stem}.png", folder / f"{stem}.svg"
-            png.write_bytes(vlc.vegalite_to_png(spec, vl_version=VEGALITE_VERSION, scale=PNG_SCALE))
-            svg.write_text(vlc.vegalite_to_svg(spec, vl_version=VEGALITE_VERSION), encoding="utf-8")
+            _write(png, vlc.vegalite_to_png(spec, vl_version=VEGALITE_VERSION, scale=PNG_SCALE))
+            _write(svg, vlc.vegalite_to_svg(spec, vl_version=VEGALITE_VERSION).encode())
             images[stem] = (png, svg)
             specs[stem] = spec
     source = "the demo account (fictional data)" if stripe.is_demo else "a live Stripe account"
     html = folder / REPORT_FILE
-    html.write_text(_page(views, specs, source, timezone), encoding="utf-8")
+    _write(html, _page(views, specs, source, timezone).encode())
     return Report(html=html, images=images)
+
+
+def _write(path: Path, content: bytes) -> None:
+    with private_file(path) as handle:
+        handle.write(content)
 
 
 def _page(views: dict[str, View], specs: dict[str, object], source: str, timezone: str) -> str:
@@ -162,9 +167,8 @@ def _page(views: dict[str, View], specs: dict[str, object], source: str, timezon
                 f'<div class="finlab-table-box">{table_html(table.frame, name)}</div>'
             )
         body.append("</section>")
-    data = json.dumps(specs).replace("</", "<\\/")
     embed = (
-        f"const specs = {data};\n"
+        f"const specs = {script_json(specs)};\n"
         "for (const [stem, spec] of Object.entries(specs)) {\n"
         '  vegaEmbed("#chart-" + stem, spec, {renderer: "svg", actions: false});\n'
         "}"

@@ -645,6 +645,23 @@ def for_path(path: str) -> Resource | None:
     return next((res for pattern, res in _BY_PATH if pattern.fullmatch(path)), None)
 
 
+#: Every Stripe id is letters, digits and underscores. Anything else could move the request to
+#: another path (``/``, ``..``, ``?``, ``#``), break a header, or name a stray store directory.
+ID_PATTERN = re.compile(r"[A-Za-z0-9_]+")
+
+
+def check_id(value: object, what: str) -> str:
+    """``value`` if it is shaped like a Stripe id, else `ConfigurationError` (before any request).
+
+    >>> check_id("tax_1Abc", "Tax transaction")
+    'tax_1Abc'
+    """
+    if isinstance(value, str) and ID_PATTERN.fullmatch(value):
+        return value
+    msg = f"{what} id {value!r:.80} is not a Stripe id: Stripe ids hold only letters, digits and underscores."
+    raise ConfigurationError(msg)
+
+
 def schema(name: str) -> pl.Schema:
     """The fixed Polars schema of a resource's frame."""
     return get(name).schema

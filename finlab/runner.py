@@ -24,9 +24,15 @@ T = TypeVar("T")
 
 def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run ``coroutine`` to completion and return its result (exceptions propagate unchanged)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
+    if not _loop_running():  # outside the ``except``, so errors do not chain "no running event loop"
         return asyncio.run(coroutine)
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="finlab") as pool:
         return pool.submit(asyncio.run, coroutine).result()
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

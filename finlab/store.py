@@ -212,9 +212,10 @@ class Store:
         *,
         storage_options: dict[str, str] | None = None,
     ) -> None:
-        if not account.startswith("acct_") or "/" in account:
+        if not account.startswith("acct_"):
             msg = f"A store is keyed by a Stripe account id (acct_...), got {account!r}."
             raise ConfigurationError(msg)
+        resources.check_id(account, "Account")  # it names a directory
         text = os.fspath(root)
         self.root = text.rstrip("/") if _is_uri(text) else os.path.abspath(os.path.expanduser(text))
         self.account = account

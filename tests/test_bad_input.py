@@ -21,6 +21,7 @@ import polars as pl
 import pytest
 
 import finlab
+import finlab.client
 import finlab.connection
 from finlab import errors, resources
 from finlab.client import RetryPolicy
@@ -210,6 +211,64 @@ def test_ids_with_the_wrong_prefix_are_refused_before_any_request(
     with pytest.raises(errors.ConfigurationError, match=says) as info:
         call(stripe)
     assert "Check you passed the right ids" in str(info.value)
+    assert 0 == account.requests
+
+
+BAD_IDS = [
+    "tax_../../account",
+    "tax_1/line_items",
+    "tax_1?expand[]=x",
+    "tax_1#x",
+    "tax_1 2",
+    "tax_1\n",
+    "tax_\x00",
+]
+
+
+@pytest.mark.parametrize("bad", BAD_IDS)
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(lambda s, bad: s.tax_transactions(ids=["tax_1", bad]), id="tax-transactions"),
+        pytest.param(lambda s, bad: s.tax_line_items(ids=[bad]), id="tax-line-items"),
+        pytest.param(
+            lambda s, bad: s.tax_transactions(payment_intents=[bad.replace("tax_", "pi_")]), id="pi"
+        ),
+        pytest.param(lambda s, bad: s.tax_calculations([bad.replace("tax_", "taxcalc_")]), id="calculations"),
+        pytest.param(lambda s, bad: s.transactions(account=bad.replace("tax_", "fca_")), id="fc-account"),
+    ],
+)
+def test_ids_that_are_not_stripe_ids_are_refused_before_any_request(
+    account: Account, call: Callable[[Connection, str], Any], bad: str
+) -> None:
+    stripe = account.connect()
+    with pytest.raises(errors.ConfigurationError, match="is not a Stripe id") as info:
+        call(stripe, bad)
+    assert info.value.__cause__ is None
+    assert 0 == account.requests
+
+
+@pytest.mark.parametrize("bad", [bad for bad in BAD_IDS if bad != "tax_1/line_items"])  # a real path
+def test_an_id_from_elsewhere_cannot_bend_a_request_path(bad: str) -> None:
+    """Ids that reach a path without a caller's check (a store, a server's answer) meet the client's."""
+    seen: list[httpx.Request] = []
+    transport = httpx.MockTransport(lambda request: seen.append(request) or httpx.Response(500))
+    with (
+        finlab.client.Client(DEMO_API_KEY, transport=transport, retry=NO_WAIT) as client,
+        pytest.raises(errors.ConfigurationError, match="segments of letters, digits and underscores"),
+    ):
+        client.get(resources.get("tax.transaction").retrieve_path.format(id=bad))  # type: ignore[union-attr]
+    assert [] == seen
+
+
+@pytest.mark.parametrize("bad", [bad.replace("tax_", "acct_") for bad in BAD_IDS])
+def test_a_stripe_account_that_is_not_an_id_is_refused_and_leaves_no_directory(
+    account: Account, tmp_path: Path, bad: str
+) -> None:
+    store = tmp_path / "store"
+    with pytest.raises(errors.ConfigurationError, match="is not a Stripe id"):
+        account.connect(stripe_account=bad, store=store).sync(progress=False)
+    assert not store.exists() or [] == list(store.iterdir())
     assert 0 == account.requests
 
 

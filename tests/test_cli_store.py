@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -110,6 +112,43 @@ def test_export_each_format(
     assert len(delivered["delivery_details"]) == len(details)
     assert delivered["delivery_details"][0]["delivered_at"].isoformat() == details[0]["delivered_at"]
     assert str(delivered["delivery_details"][0]["metric_tons"]) == details[0]["metric_tons"]
+
+
+def test_export_writes_files_and_directories_only_the_owner_can_read(
+    account: dict[str, Dataset], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "store"
+    run(capsys, "sync", "climate.order", "--store", str(store), "--quiet")
+    existing = tmp_path / "existing.csv"
+    existing.write_text("old")
+    existing.chmod(0o644)
+    previous = os.umask(0o022)  # the usual umask, which alone gives 0644 files and 0755 directories
+    try:
+        targets = [tmp_path / "exports" / "new" / f"orders.{fmt}" for fmt in ("parquet", "ndjson")]
+        for target in [*targets, existing]:
+            fmt = target.suffix.lstrip(".")
+            assert (
+                0
+                == run(
+                    capsys,
+                    "export",
+                    "climate.order",
+                    "--format",
+                    fmt,
+                    "-o",
+                    str(target),
+                    "--store",
+                    str(store),
+                )[0]
+            )
+    finally:
+        os.umask(previous)
+
+    modes = {path: stat.S_IMODE(path.stat().st_mode) for path in [*targets, existing]}
+    assert {path: 0o600 for path in modes} == modes
+    folders = [tmp_path / "exports", tmp_path / "exports" / "new"]
+    assert {folder: 0o700 for folder in folders} == {f: stat.S_IMODE(f.stat().st_mode) for f in folders}
+    assert "old" not in existing.read_text()
 
 
 def test_export_as_of_an_earlier_version(

@@ -2,28 +2,80 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import stat
 import struct
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from finlab import report
 from finlab.cli import main
+from finlab.dashboards import View
 from finlab.report import REPORT_FILE, SECTIONS
 
 STEMS = [stem for section in SECTIONS for stem in section.files.values()]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CHROMIUM = os.environ.get("FINLAB_CHROMIUM", "/usr/bin/chromium")
+#: Raw in a script, it makes the HTML parser read past the script's end: every chart was blank.
+POISON = "<!--<script>&amp;</script>-->"
 
 
 @pytest.fixture(scope="module")
 def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The report of the demo account, written once by the command line."""
-    folder = tmp_path_factory.mktemp("report")
-    assert 0 == main(["report", "--out", str(folder), "--timezone", "Europe/Paris"])
+    """The report of the demo account, written once by the command line into new directories."""
+    folder = tmp_path_factory.mktemp("report") / "new" / "report"
+    previous = os.umask(0o022)  # the usual umask, which alone gives 0644 files and 0755 directories
+    try:
+        assert 0 == main(["report", "--out", str(folder), "--timezone", "Europe/Paris"])
+    finally:
+        os.umask(previous)
     return folder
+
+
+@pytest.fixture(scope="module")
+def poisoned(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A report whose every chart carries markup in its data (as a customer's address could)."""
+    real = report.report_views
+
+    def views(*args: Any, **kwargs: Any) -> dict[str, View]:
+        found = real(*args, **kwargs)
+        for view in found.values():
+            view.charts.update({name: chart.properties(title=POISON) for name, chart in view.charts.items()})
+        return found
+
+    folder = tmp_path_factory.mktemp("poisoned")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(report, "report_views", views)
+        assert 0 == main(["report", "--out", str(folder)])
+    return folder
+
+
+def draws_every_chart_offline(html: Path) -> None:
+    """Chromium with no network draws one Vega view per chart of ``html`` and raises no error."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (set FINLAB_CHROMIUM)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            context = browser.new_context(offline=True)
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto(html.as_uri())
+            page.wait_for_function(
+                f"document.querySelectorAll('.finlab-chart svg.marks').length === {len(STEMS)}"
+            )
+            assert [] == errors
+        finally:
+            browser.close()
 
 
 def test_writes_html_and_every_chart(out: Path) -> None:
@@ -81,26 +133,30 @@ def test_unknown_timezone_is_refused(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 @pytest.mark.browser
 def test_report_draws_every_chart_offline(out: Path) -> None:
-    """Chromium with no network draws one Vega view per chart from the inlined JavaScript."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (set FINLAB_CHROMIUM)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
-        )
-        try:
-            context = browser.new_context(offline=True)
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto((out / REPORT_FILE).as_uri())
-            page.wait_for_function(
-                f"document.querySelectorAll('.finlab-chart svg.marks').length === {len(STEMS)}"
-            )
-            assert [] == errors
-        finally:
-            browser.close()
+    draws_every_chart_offline(out / REPORT_FILE)
+
+
+def test_report_files_and_new_directories_are_for_the_owner_only(out: Path) -> None:
+    files = sorted(out.iterdir())
+    assert {path.name: 0o600 for path in files} == {
+        path.name: stat.S_IMODE(path.stat().st_mode) for path in files
+    }
+    folders = [out, out.parent]
+    assert {f: 0o700 for f in folders} == {f: stat.S_IMODE(f.stat().st_mode) for f in folders}
+
+
+def test_markup_in_chart_data_is_escaped_in_the_page(poisoned: Path) -> None:
+    html = (poisoned / REPORT_FILE).read_text(encoding="utf-8")
+    specs = html.split("const specs = ", 1)[1].split(";\n", 1)[0]
+    assert ("<", ">", "&") == tuple(c for c in "<>&" if c not in specs)
+    assert {stem: POISON for stem in STEMS} == {
+        stem: spec["title"] for stem, spec in json.loads(specs).items()
+    }
+
+
+@pytest.mark.browser
+def test_markup_in_chart_data_leaves_every_chart_drawn(poisoned: Path) -> None:
+    draws_every_chart_offline(poisoned / REPORT_FILE)
 
 
 def test_a_currency_finlab_does_not_know_is_shown_in_minor_units_with_a_note(out: Path) -> None:

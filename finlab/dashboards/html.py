@@ -13,10 +13,13 @@ Examples
 ('1,234.50 USD', '1,500 JPY')
 >>> Kpi("Net", money={"usd": Decimal("12.5")}).lines()
 ['12.50 USD']
+>>> script_json({"state": "<!--<script>"})
+'{"state": "\\u003c!--\\u003cscript\\u003e"}'
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -35,6 +38,7 @@ __all__ = [
     "format_money",
     "format_value",
     "kpi_html",
+    "script_json",
     "table_html",
 ]
 
@@ -191,3 +195,13 @@ def table_html(frame: pl.DataFrame, name: str, *, max_rows: int = MAX_TABLE_ROWS
 
 def _header(column: str) -> str:
     return column.replace("_", " ").capitalize()
+
+
+#: ``<``, ``>`` and ``&`` as JSON escapes: raw, ``</script>`` ends a script early and ``<!--<script>``
+#: makes the HTML parser read past the real ``</script>``, swallowing the rest of the page.
+_SCRIPT_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+
+
+def script_json(value: object) -> str:
+    """``value`` as JSON that is safe inside an HTML ``<script>`` element (the same value once parsed)."""
+    return json.dumps(value).translate(_SCRIPT_ESCAPES)

@@ -155,17 +155,19 @@ class Server:
         token: str,
         ready_path: str | None,
         wait: bool = True,
+        env: Mapping[str, str] | None = None,
     ) -> Server:
         """Start ``command``; ``wait``: until it answers (``ready_path`` with the token, else a TCP accept).
 
-        Without ``wait``, `wait_ready` waits later (e.g. while the browser starts meanwhile).
+        Without ``wait``, `wait_ready` waits later (e.g. while the browser starts meanwhile). ``env`` adds
+        variables to the isolated environment.
         """
         log_path = home / f"{name}.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 command,
                 cwd=home,
-                env=isolated_env(home),
+                env={**isolated_env(home), **(env or {})},
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -241,6 +243,18 @@ class Server:
             with ThreadPoolExecutor(max_workers=max(1, len(sessions))) as pool:
                 list(pool.map(delete, sessions))
 
+    def kernels(self) -> list[int]:
+        """The pids of the kernels the server runs now."""
+        return _kernel_children(self.process.pid)
+
+    def rss_mb(self) -> float:
+        """Resident memory of the server and every process below it (kernels included), in MB."""
+        pages = 0
+        for pid in [self.process.pid, *_process_tree(self.process.pid)]:
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                pages += int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+
     def stop(self) -> None:
         """Terminate the server's process group, then any kernel it started that outlived it (idempotent)."""
         if self.stopped:
@@ -267,6 +281,11 @@ def _signal_group(pid: int, signum: signal.Signals) -> None:
 
 def _kernel_children(pid: int) -> list[int]:
     """Kernel processes started (directly or not) by ``pid`` (Linux /proc; empty elsewhere)."""
+    return [child for child in _process_tree(pid) if _is_kernel(child)]
+
+
+def _process_tree(pid: int) -> list[int]:
+    """Every process started (directly or not) by ``pid`` (Linux /proc; empty elsewhere)."""
     parents: dict[int, int] = {}
     for entry in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError, ValueError, IndexError):
@@ -277,7 +296,7 @@ def _kernel_children(pid: int) -> list[int]:
         below = {child for child, parent in parents.items() if parent in tree} - tree
         tree |= below
         grew = bool(below)
-    return sorted(child for child in tree - {pid} if _is_kernel(child))
+    return sorted(tree - {pid})
 
 
 def _is_kernel(pid: int) -> bool:

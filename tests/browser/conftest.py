@@ -86,10 +86,11 @@ def voila_app(
 ) -> Iterator[kit.Server]:
     """``finlab app`` (Voilà on the app notebook, demo account, one kernel preheated) on loopback.
 
-    Not waited for: the test calls ``wait_ready()``. See `start_voila_early`.
+    Not waited for: the test calls ``wait_ready()``. See `start_voila_early`. The token is set through
+    ``JUPYTER_TOKEN``, as a user can (by default ``finlab app`` draws one and prints it).
     """
     home = tmp_path_factory.mktemp("voila-home")
-    port = kit.free_port()
+    port, token = kit.free_port(), kit.new_token()
     command = [
         sys.executable,
         "-m",
@@ -100,7 +101,16 @@ def voila_app(
         "--notebook",
         str(notebook_copy / "app.ipynb"),
     ]
-    server = kit.Server.start("voila", command, home=home, port=port, token="", ready_path=None, wait=False)
+    server = kit.Server.start(
+        "voila",
+        command,
+        home=home,
+        port=port,
+        token=token,
+        ready_path=None,
+        wait=False,
+        env={"JUPYTER_TOKEN": token},
+    )
     try:
         yield server
     finally:

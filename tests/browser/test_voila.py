@@ -121,11 +121,58 @@ def test_app_serves_the_demo_account_without_code(monkeypatch: pytest.MonkeyPatc
     assert 0 == main(["app", "--port", "8999"])
 
     [(command, env)] = FakeVoila.runs
-    assert command[1:4] == ["-m", "voila", str(kit.NOTEBOOKS / "app.ipynb")]
+    assert command[1:4] == ["-m", "finlab.app", str(kit.NOTEBOOKS / "app.ipynb")]
     assert {"--port=8999", "--Voila.ip=127.0.0.1", "--strip_sources=True", "--no-browser"} <= set(command)
     assert "--preheat_kernel=True" in command
     assert "STRIPE_API_KEY" not in env  # the demo account
     assert "FINLAB_STORE" not in env
+
+
+def test_app_prints_a_random_token_and_keeps_it_off_the_command_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    FakeVoila.runs.clear()
+    monkeypatch.setattr(subprocess, "Popen", FakeVoila)
+    monkeypatch.delenv("JUPYTER_TOKEN", raising=False)
+
+    assert 0 == main(["app"])
+    assert 0 == main(["app"])
+
+    [(first, env), (_, other)] = FakeVoila.runs
+    token = env["JUPYTER_TOKEN"]
+    assert len(token) >= 32
+    assert token != other["JUPYTER_TOKEN"]
+    assert f"http://127.0.0.1:8866/?token={token} " in capsys.readouterr().out
+    assert not any(token in arg for arg in first)  # `ps` shows command lines to every local user
+    assert "--any-host" not in first  # the Host check stays on
+    assert {"--MappingKernelManager.cull_idle_timeout=120", "--MappingKernelManager.cull_interval=30"} <= set(
+        first
+    )
+
+
+def test_app_takes_the_token_from_jupyter_token(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    FakeVoila.runs.clear()
+    monkeypatch.setattr(subprocess, "Popen", FakeVoila)
+    monkeypatch.setenv("JUPYTER_TOKEN", "chosen-token")
+
+    assert 0 == main(["app", "--port", "9000"])
+
+    [(_, env)] = FakeVoila.runs
+    assert "chosen-token" == env["JUPYTER_TOKEN"]
+    assert "http://127.0.0.1:9000/?token=chosen-token " in capsys.readouterr().out
+
+
+def test_app_with_an_explicit_host_accepts_any_host_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    FakeVoila.runs.clear()
+    monkeypatch.setattr(subprocess, "Popen", FakeVoila)
+
+    assert 0 == main(["app", "--host", "0.0.0.0", "--idle-timeout", "40"])
+
+    [(command, _)] = FakeVoila.runs
+    assert {"--Voila.ip=0.0.0.0", "--any-host", "--MappingKernelManager.cull_idle_timeout=40"} <= set(command)
+    assert "--MappingKernelManager.cull_interval=10" in command
 
 
 def test_app_live_keeps_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
