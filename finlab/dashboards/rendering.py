@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import altair as alt
+import anywidget  # noqa: F401  (without it, alt.JupyterChart is a stub that fails only when drawn)
 import traitlets
 
 from finlab.charts import Chart, filled_spec

@@ -1,0 +1,79 @@
+"""Install paths: the core imports nothing heavy, and a missing extra says what to install.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import finlab.cli
+from finlab.errors import MissingExtraError
+from finlab.extras import MODULES, install_line
+
+REPO = Path(__file__).resolve().parents[1]
+#: What the core must not import: the store, widgets, charts and image export.
+HEAVY = ("deltalake", "altair", "ipywidgets", "anywidget", "vl_convert")
+#: The modules that need an extra: a test imports them afresh.
+OPTIONAL = ("finlab.store", "finlab.sync", "finlab.charts", "finlab.dashboards", "finlab.report")
+FIRST_FRAME = f"""
+import sys
+import finlab
+finlab.connect().transactions()
+print(" ".join(sorted(set({HEAVY!r}) & set(sys.modules))))
+"""
+
+
+def test_a_first_frame_imports_nothing_heavy() -> None:
+    run = subprocess.run([sys.executable, "-c", FIRST_FRAME], capture_output=True, text=True, check=True)
+    assert "" == run.stdout.strip()
+
+
+@pytest.mark.parametrize(
+    ("module", "missing", "extra"),
+    [
+        ("finlab.store", "deltalake", "store"),
+        ("finlab.sync", "deltalake", "store"),
+        ("finlab.charts", "altair", "dashboards"),
+        ("finlab.dashboards", "ipywidgets", "dashboards"),
+        ("finlab.dashboards", "anywidget", "dashboards"),
+        ("finlab.report", "vl_convert", "images"),
+        ("finlab.report", "altair", "images"),
+    ],
+)
+def test_a_missing_extra_names_its_install_line(
+    monkeypatch: pytest.MonkeyPatch, module: str, missing: str, extra: str
+) -> None:
+    for name in [name for name in sys.modules if name.startswith(OPTIONAL)]:
+        monkeypatch.delitem(sys.modules, name)  # imported afresh (and failing), put back afterwards
+    monkeypatch.setitem(sys.modules, missing, None)  # `import missing` now fails
+
+    with pytest.raises(MissingExtraError, match=f"finlab's '{extra}' extra") as raised:
+        __import__(module)
+
+    assert f'pip install "finlab-stripe[{extra}]"' in str(raised.value)
+    assert missing == raised.value.name
+
+
+def test_the_app_without_its_extra_names_the_install_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "voila", None)
+
+    assert 2 == finlab.cli.main(["app"])
+
+    assert 'pip install "finlab-stripe[app]"' in capsys.readouterr().err
+
+
+def test_every_extra_is_declared_in_pyproject() -> None:
+    pyproject = (REPO / "pyproject.toml").read_text()
+    for extra in MODULES:
+        assert f"\n{extra} = [" in pyproject, extra
+    assert 'pip install "finlab-stripe[all]"' == install_line("all")
+
+
+def test_the_packaged_app_notebook_is_the_repository_one() -> None:
+    packaged = REPO / "finlab" / "app.ipynb"
+    assert (REPO / "notebooks" / "app.ipynb").resolve() == packaged.resolve()
