@@ -1,8 +1,8 @@
-"""Install paths: the core imports nothing heavy, and a missing extra says what to install.
-"""
+"""Install paths: the core imports nothing heavy, missing extras say what to install, browser tests skip."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -77,3 +77,36 @@ def test_every_extra_is_declared_in_pyproject() -> None:
 def test_the_packaged_app_notebook_is_the_repository_one() -> None:
     packaged = REPO / "finlab" / "app.ipynb"
     assert (REPO / "notebooks" / "app.ipynb").resolve() == packaged.resolve()
+
+
+def run_browser_tests(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run the browser tests of test_report.py (the cheapest) in a fresh pytest."""
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:randomly",
+        "tests/test_report.py",
+        "-m",
+        "browser",
+    ]
+    return subprocess.run(command, cwd=REPO, env={**os.environ, **env}, capture_output=True, text=True)
+
+
+def test_browser_tests_skip_without_chromium_and_say_how_to_run_them(tmp_path: Path) -> None:
+    run = run_browser_tests({"FINLAB_CHROMIUM": str(tmp_path / "none"), "FINLAB_REQUIRE_BROWSER": ""})
+
+    assert 0 == run.returncode, run.stdout + run.stderr
+    assert "1 skipped" in run.stdout
+    assert f"no Chromium at {tmp_path / 'none'}" in run.stdout
+    assert "FINLAB_REQUIRE_BROWSER=1 uv run pytest -m browser" in run.stdout
+
+
+def test_browser_tests_fail_without_chromium_when_required(tmp_path: Path) -> None:
+    run = run_browser_tests({"FINLAB_CHROMIUM": str(tmp_path / "none"), "FINLAB_REQUIRE_BROWSER": "1"})
+
+    assert 0 != run.returncode
+    assert "skipped" not in run.stdout
+    assert "FINLAB_REQUIRE_BROWSER=1 but no Chromium" in run.stdout + run.stderr
