@@ -19,12 +19,13 @@ from finlab.errors import MissingExtraError
 #: The distribution's name on PyPI (``finlab`` there is an unrelated package with the same module name).
 DIST = "finlab-stripe"
 
-_DASHBOARDS = ("ipywidgets", "altair", "anywidget")
+#: vl-convert bundles Vega for offline charts in Jupyter, and draws the report's PNG/SVG.
+_DASHBOARDS = ("ipywidgets", "altair", "anywidget", "vl_convert")
 #: The modules each extra installs (import names).
 MODULES = {
     "store": ("deltalake",),
     "dashboards": _DASHBOARDS,
-    "images": ("vl_convert", *_DASHBOARDS),
+    "images": _DASHBOARDS,
     "app": ("voila", "ipykernel", *_DASHBOARDS),
 }
 

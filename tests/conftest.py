@@ -1,4 +1,4 @@
-"""Shared fixtures: Stripe's reference data (tests/stripe/) and a clean slate for drift warnings.
+"""Shared fixtures: Stripe's reference data (tests/stripe/), a clean slate for drift warnings, the wheel.
 
 Tests marked ``browser`` need Chromium (``FINLAB_CHROMIUM``, default /usr/bin/chromium). Without it they
 are skipped, unless ``FINLAB_REQUIRE_BROWSER=1`` (set by .ci/run): then the run stops with an error.
@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,8 @@ import pytest
 import finlab.frames
 
 STRIPE_DIR = Path(__file__).parent / "stripe"
+REPO = Path(__file__).resolve().parents[1]
+UV = os.environ.get("UV") or shutil.which("uv") or "uv"
 CHROMIUM = Path(os.environ.get("FINLAB_CHROMIUM", "/usr/bin/chromium"))
 
 
@@ -56,3 +60,29 @@ def fresh_drift_reports() -> Iterator[None]:
     finlab.frames._reported.clear()
     yield
     finlab.frames._reported.clear()
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """finlab's wheel, built from this checkout."""
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [UV, "build", "--wheel", "--out-dir", str(out), str(REPO)], check=True, capture_output=True
+    )
+    [built] = out.glob("*.whl")
+    return built
+
+
+@pytest.fixture
+def wheel_venv(wheel: Path, tmp_path: Path) -> Callable[[str], Path]:
+    """Install the wheel with an extra ("" for the core) into a new venv; return the venv's bin folder."""
+
+    def install(extra: str) -> Path:
+        venv = tmp_path / f"venv-{extra or 'core'}"
+        subprocess.run([UV, "venv", "--quiet", "--python", "3.11", str(venv)], check=True)
+        requirement = f"finlab-stripe[{extra}] @ {wheel.as_uri()}" if extra else str(wheel)
+        install = [UV, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), requirement]
+        subprocess.run(install, check=True)
+        return venv / "bin"
+
+    return install

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,7 @@ def test_a_first_frame_imports_nothing_heavy() -> None:
         ("finlab.charts", "altair", "dashboards"),
         ("finlab.dashboards", "ipywidgets", "dashboards"),
         ("finlab.dashboards", "anywidget", "dashboards"),
+        ("finlab.dashboards", "vl_convert", "dashboards"),
         ("finlab.report", "vl_convert", "images"),
         ("finlab.report", "altair", "images"),
     ],
@@ -79,19 +81,24 @@ def test_the_packaged_app_notebook_is_the_repository_one() -> None:
     assert (REPO / "notebooks" / "app.ipynb").resolve() == packaged.resolve()
 
 
+@pytest.mark.slow
+def test_the_core_wheel_reads_frames_and_names_the_missing_extras(wheel_venv: Callable[[str], Path]) -> None:
+    bin_dir = wheel_venv("")
+    check = FIRST_FRAME + "import finlab.store\n"
+
+    run = subprocess.run([bin_dir / "python", "-c", check], cwd=bin_dir, capture_output=True, text=True)
+
+    assert run.stdout.startswith("\n"), run.stderr  # a frame, and none of HEAVY
+    assert "MissingExtraError: This needs deltalake, which finlab's 'store' extra installs" in run.stderr
+    assert 'pip install "finlab-stripe[store]"' in run.stderr
+    app = subprocess.run([bin_dir / "finlab", "app"], capture_output=True, text=True)
+    assert 2 == app.returncode
+    assert 'pip install "finlab-stripe[app]"' in app.stderr
+
+
 def run_browser_tests(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """Run the browser tests of test_report.py (the cheapest) in a fresh pytest."""
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:randomly",
-        "tests/test_report.py",
-        "-m",
-        "browser",
-    ]
+    command = [sys.executable, "-m", "pytest", "-q", "tests/test_report.py", "-m", "browser"]
     return subprocess.run(command, cwd=REPO, env={**os.environ, **env}, capture_output=True, text=True)
 
 
