@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -96,14 +97,27 @@ def test_the_core_wheel_reads_frames_and_names_the_missing_extras(wheel_venv: Ca
     assert 'pip install "finlab-stripe[app]"' in app.stderr
 
 
-def run_browser_tests(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run the browser tests of test_report.py (the cheapest) in a fresh pytest."""
-    command = [sys.executable, "-m", "pytest", "-q", "tests/test_report.py", "-m", "browser"]
-    return subprocess.run(command, cwd=REPO, env={**os.environ, **env}, capture_output=True, text=True)
+PAGE_TEST = """import pytest
+
+
+@pytest.mark.browser
+def test_page():
+    pass
+"""
+
+
+def run_browser_test(tmp_path: Path, required: str) -> subprocess.CompletedProcess[str]:
+    """Run one empty ``browser`` test under this suite's conftest.py, in a fresh pytest."""
+    shutil.copy(REPO / "tests" / "conftest.py", tmp_path)
+    (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers = browser: drives Chromium\n")
+    (tmp_path / "test_page.py").write_text(PAGE_TEST)
+    command = [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", str(tmp_path)]
+    env = {**os.environ, "FINLAB_CHROMIUM": str(tmp_path / "none"), "FINLAB_REQUIRE_BROWSER": required}
+    return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
 
 
 def test_browser_tests_skip_without_chromium_and_say_how_to_run_them(tmp_path: Path) -> None:
-    run = run_browser_tests({"FINLAB_CHROMIUM": str(tmp_path / "none"), "FINLAB_REQUIRE_BROWSER": ""})
+    run = run_browser_test(tmp_path, required="")
 
     assert 0 == run.returncode, run.stdout + run.stderr
     assert "1 skipped" in run.stdout
@@ -112,7 +126,7 @@ def test_browser_tests_skip_without_chromium_and_say_how_to_run_them(tmp_path: P
 
 
 def test_browser_tests_fail_without_chromium_when_required(tmp_path: Path) -> None:
-    run = run_browser_tests({"FINLAB_CHROMIUM": str(tmp_path / "none"), "FINLAB_REQUIRE_BROWSER": "1"})
+    run = run_browser_test(tmp_path, required="1")
 
     assert 0 != run.returncode
     assert "skipped" not in run.stdout
