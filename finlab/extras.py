@@ -1,6 +1,6 @@
 """The optional features and the extra that installs each.
 
-The core (``pip install finlab-stripe``) reads frames; a feature whose extra is missing raises an
+The core (``pip install finlab-stripe``) reads frames; a feature whose extra is missing raises a
 `MissingExtraError` (an ``ImportError``) that names the line to run:
 
 >>> from finlab.extras import install_line

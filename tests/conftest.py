@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,7 @@ def wheel_venv(wheel: Path, tmp_path: Path) -> Callable[[str], Path]:
 
     def install(extra: str) -> Path:
         venv = tmp_path / f"venv-{extra or 'core'}"
-        subprocess.run([UV, "venv", "--quiet", "--python", "3.11", str(venv)], check=True)
+        subprocess.run([UV, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
         requirement = f"finlab-stripe[{extra}] @ {wheel.as_uri()}" if extra else str(wheel)
         install = [UV, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), requirement]
         subprocess.run(install, check=True)
