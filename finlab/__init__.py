@@ -14,6 +14,7 @@ from finlab.errors import (
     ConnectionError,
     FinlabError,
     InvalidRequestError,
+    MissingExtraError,
     NotFoundError,
     PaginationError,
     PermissionError,
@@ -22,8 +23,9 @@ from finlab.errors import (
     StoreError,
     StripeError,
 )
+from finlab.extras import DIST
 
-__version__ = version("finlab")
+__version__ = version(DIST)
 
 __all__ = [
     "APIError",
@@ -33,6 +35,7 @@ __all__ = [
     "ConnectionError",
     "FinlabError",
     "InvalidRequestError",
+    "MissingExtraError",
     "NotFoundError",
     "PaginationError",
     "PermissionError",

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 Command = Callable[[argparse.Namespace], int]
 FORMATS = ("parquet", "csv", "ndjson")
-APP_NOTEBOOK = "notebooks/app.ipynb"
 TOKEN_VARIABLE = "JUPYTER_TOKEN"  # the app's token, as for `jupyter lab`; finlab.app reads it
 
 
@@ -148,13 +147,13 @@ def _app(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from finlab.errors import ConfigurationError
+    from finlab.extras import require
 
-    notebook = Path(args.notebook) if args.notebook else Path(__file__).resolve().parent.parent / APP_NOTEBOOK
+    require("app")
+    # finlab/app.ipynb is package data (in a clone, a link to notebooks/app.ipynb).
+    notebook = Path(args.notebook) if args.notebook else Path(__file__).with_name("app.ipynb")
     if not notebook.is_file():
-        msg = (
-            f"No app notebook at {notebook}: run `finlab app` from a clone of the finlab repository "
-            "(it serves notebooks/app.ipynb), or pass --notebook PATH."
-        )
+        msg = f"No app notebook at {notebook}: pass --notebook PATH."
         raise ConfigurationError(msg)
     env = dict(os.environ)
     if args.live:
@@ -271,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     app.add_argument("--port", type=int, default=8866, help="port (default 8866)")
     app.add_argument("--live", action="store_true", help="read STRIPE_API_KEY's account, not the demo")
-    app.add_argument("--notebook", help="the notebook to serve (default: notebooks/app.ipynb)")
+    app.add_argument("--notebook", help="the notebook to serve (default: the one finlab ships)")
     app.add_argument("--open", action="store_true", help="open the app in a web browser")
     app.add_argument(
         "--no-preheat",

@@ -26,7 +26,7 @@ from finlab.budget import Budget
 from finlab.client import DEFAULT_BASE_URL, AsyncClient, RetryPolicy, check_api_key, key_mode, redact
 from finlab.errors import AuthenticationError, ConfigurationError
 from finlab.pagination import aiter_pages
-from finlab.resources import CURRENCY_KEY, PARENT_KEY, Resource
+from finlab.resources import CURRENCY_KEY, PARENT_KEY, STORED, Resource
 from finlab.runner import run_sync
 
 if TYPE_CHECKING:
@@ -275,8 +275,6 @@ class Connection:
 
     def _from_store(self, resource: str, as_of: AsOf, filtered: bool = False) -> LocalStore | None:
         """The store to read ``resource`` from, or None to fetch it from Stripe."""
-        from finlab.store import STORED
-
         usable = self._local is not None and resource in STORED and not filtered
         if as_of is not None and not usable:
             msg = (

@@ -4,6 +4,7 @@
 
     FinlabError                      anything finlab raises on purpose
     ├── ConfigurationError           bad arguments: key format, base_url, ids, dates, resource names
+    ├── MissingExtraError (ImportError) a feature's extra is not installed: names the pip install line
     ├── StripeError                  Stripe (or the network) refused or failed a request
     │   ├── AuthenticationError      401: missing, wrong or revoked key
     │   ├── PermissionError          403: a restricted key lacks a permission
@@ -32,6 +33,10 @@ class FinlabError(Exception):
 
 class ConfigurationError(FinlabError, ValueError):
     """An argument is wrong: the message says which, and how to fix it."""
+
+
+class MissingExtraError(FinlabError, ImportError):
+    """A feature needs packages an extra installs: the message names the ``pip install`` line."""
 
 
 class SchemaDriftWarning(UserWarning):

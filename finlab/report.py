@@ -21,15 +21,18 @@ from datetime import UTC, date, datetime
 from html import escape
 from pathlib import Path
 
-import altair as alt
-import vl_convert as vlc
-
 from finlab.analysis import check_timezone
 from finlab.analysis.tax import tax_lines
 from finlab.connection import Connection
-from finlab.dashboards import View, carbon_view, cash_flow_view, tax_liability_view
-from finlab.dashboards.html import kpi_html, script_json, table_html
+from finlab.extras import needs
 from finlab.files import private_directory, private_file
+
+with needs("images"):
+    import altair as alt
+    import vl_convert as vlc
+
+    from finlab.dashboards import View, carbon_view, cash_flow_view, tax_liability_view
+    from finlab.dashboards.html import kpi_html, script_json, table_html
 
 __all__ = ["REPORT_FILE", "SECTIONS", "Report", "Section", "report_views", "write_report"]
 

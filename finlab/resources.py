@@ -203,6 +203,20 @@ def _tax_id_types(obj: Mapping[str, Any]) -> list[str] | None:
 #: Keys finlab adds to a line item it fetched under a parent: line items carry neither.
 PARENT_KEY = "_parent"
 CURRENCY_KEY = "_currency"
+#: Resources the store keeps (here, so that reading without a store never imports Delta Lake). Identity,
+#: forwarding and onramp objects stay out: their raw JSON holds personal or card data that must not land
+#: on disk. Tax calculations are quotes that expire.
+STORED = (
+    "financial_connections.account",
+    "financial_connections.transaction",
+    "tax.transaction",
+    "tax.transaction_line_item",
+    "tax.registration",
+    "tax.settings",
+    "climate.order",
+    "climate.product",
+    "climate.supplier",
+)
 
 
 def _tax_line_item_columns(parent: str) -> tuple[Col, ...]:

@@ -46,12 +46,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
-from deltalake import CommitProperties, DeltaTable, write_deltalake
-from deltalake.exceptions import DeltaError
 
 from finlab import frames, resources
 from finlab.errors import ConfigurationError, StoreError
-from finlab.resources import Resource
+from finlab.extras import needs
+from finlab.resources import STORED, Resource
+
+with needs("store"):
+    from deltalake import CommitProperties, DeltaTable, write_deltalake
+    from deltalake.exceptions import DeltaError
 
 #: Where the store lives when neither ``store=`` nor ``FINLAB_STORE`` says.
 DEFAULT_ROOT = "~/.finlab"
@@ -71,19 +74,6 @@ STATE_SCHEMA = pl.Schema(
         "account": pl.String(),
         "livemode": pl.Boolean(),
     }
-)
-#: Resources the store keeps. Identity, forwarding and onramp objects stay out: their raw JSON holds
-#: personal or card data that must not land on disk. Tax calculations are quotes that expire.
-STORED = (
-    "financial_connections.account",
-    "financial_connections.transaction",
-    "tax.transaction",
-    "tax.transaction_line_item",
-    "tax.registration",
-    "tax.settings",
-    "climate.order",
-    "climate.product",
-    "climate.supplier",
 )
 
 AsOf = int | datetime | str | None

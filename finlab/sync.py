@@ -45,8 +45,8 @@ from finlab import frames, resources
 from finlab.client import AsyncClient
 from finlab.errors import ConfigurationError, InvalidRequestError, PaginationError, StripeError
 from finlab.pagination import PAGE_LIMIT, aiter_pages
-from finlab.resources import CURRENCY_KEY, PARENT_KEY
-from finlab.store import STORED, AsOf, StateRow, Store, parse_as_of, sync_unit
+from finlab.resources import CURRENCY_KEY, PARENT_KEY, STORED
+from finlab.store import AsOf, StateRow, Store, parse_as_of, sync_unit
 
 T = TypeVar("T")
 Json = dict[str, Any]

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import builtins
-import re
 
 import pytest
 
@@ -21,34 +20,6 @@ STRIPE_ERRORS = [
     errors.APIError,
     errors.ConnectionError,
 ]
-
-
-def _drawn_tree() -> dict[str, str]:
-    """child -> parent, as drawn in the module docstring."""
-    doc = errors.__doc__ or ""
-    parents: dict[str, str] = {}
-    stack: list[tuple[int, str]] = []
-    for line in doc.splitlines():
-        match = re.match(r"^(\s*)(?:[│ ]*[├└]── )?([A-Z][A-Za-z]+)\s", line)
-        if not match or not match.group(2).endswith(("Error", "Warning")):
-            continue
-        name = match.group(2)
-        depth = line.index(name)
-        while stack and stack[-1][0] >= depth:
-            stack.pop()
-        if stack:
-            parents[name] = stack[-1][1]
-        stack.append((depth, name))
-    return parents
-
-
-def test_docstring_tree_matches_the_classes() -> None:
-    drawn = _drawn_tree()
-    assert 12 == len(drawn)  # every class below FinlabError is drawn
-    for child, parent in drawn.items():
-        if child == "SchemaDriftWarning":
-            continue  # drawn in the tree for discoverability, but a Warning (warnings.warn needs one)
-        assert issubclass(getattr(errors, child), getattr(errors, parent)), (child, parent)
 
 
 def test_hierarchy() -> None:

@@ -57,9 +57,7 @@ def poisoned(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def draws_every_chart_offline(html: Path) -> None:
     """Chromium with no network draws one Vega view per chart of ``html`` and raises no error."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (set FINLAB_CHROMIUM)")
+    sync_api = pytest.importorskip("playwright.sync_api")  # tests/conftest.py skips without Chromium
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]

@@ -28,12 +28,16 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import altair as alt
 import polars as pl
 
-from finlab.charts import theme
+from finlab.extras import needs
 from finlab.money import is_known
 from finlab.resources import MAJOR_SUFFIX
+
+with needs("dashboards"):
+    import altair as alt
+
+    from finlab.charts import theme
 
 __all__ = [
     "MONEY_FORMAT",

@@ -19,12 +19,15 @@ Examples
 {'eur': Decimal('1375422.020'), 'usd': Decimal('6221550.460')}
 """
 
-from finlab.dashboards.base import Dashboard, Table, View
-from finlab.dashboards.carbon import CarbonDashboard, carbon_view
-from finlab.dashboards.cash_flow import CashFlowDashboard, cash_flow_view
-from finlab.dashboards.html import Kpi, format_minor, format_money
-from finlab.dashboards.rendering import chart_widget, enable_offline_rendering
-from finlab.dashboards.tax import TaxLiabilityDashboard, tax_liability_view
+from finlab.extras import needs
+
+with needs("dashboards"):
+    from finlab.dashboards.base import Dashboard, Table, View
+    from finlab.dashboards.carbon import CarbonDashboard, carbon_view
+    from finlab.dashboards.cash_flow import CashFlowDashboard, cash_flow_view
+    from finlab.dashboards.html import Kpi, format_minor, format_money
+    from finlab.dashboards.rendering import chart_widget, enable_offline_rendering
+    from finlab.dashboards.tax import TaxLiabilityDashboard, tax_liability_view
 
 __all__ = [
     "CarbonDashboard",

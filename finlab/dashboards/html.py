@@ -1,4 +1,4 @@
-"""HTML for KPI tiles and tables: shared by the dashboards and the static report.
+r"""HTML for KPI tiles and tables: shared by the dashboards and the static report.
 
 Money is shown in major units with its currency code (``1,234.56 USD``, ``1,500 JPY``), using the
 ``<name>_major`` Decimal column the analysis puts beside every Int64 minor-unit column ``<name>``.

@@ -30,7 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import altair as alt
+import anywidget  # noqa: F401  (without it, alt.JupyterChart is a stub that fails only when drawn)
 import traitlets
+import vl_convert  # noqa: F401  (builds the offline bundle; imported here so that its absence shows early)
 
 from finlab.charts import Chart, filled_spec
 

@@ -126,24 +126,21 @@ def start_voila_early(request: pytest.FixtureRequest) -> None:
     """
     if os.environ.get("PYTEST_XDIST_WORKER"):
         return
-    if any("voila_app" in getattr(item, "fixturenames", ()) for item in request.session.items):
+    if any(
+        "voila_app" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("skip")
+        for item in request.session.items
+    ):
         request.getfixturevalue("voila_app")
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Headless Debian Chromium through Playwright (one per module; never `playwright install`)."""
-    chromium = Path(kit.CHROMIUM)
-    if not chromium.exists():
-        pytest.fail(
-            f"No Chromium at {chromium}: install it (`apt-get install -y chromium`, as .ci/run does), "
-            "point FINLAB_CHROMIUM at one, or deselect these tests with -m 'not browser'."
-        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
-            executable_path=str(chromium), headless=True, args=kit.CHROMIUM_ARGS
+            executable_path=kit.CHROMIUM, headless=True, args=kit.CHROMIUM_ARGS
         )
         try:
             yield launched

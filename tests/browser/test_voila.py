@@ -121,7 +121,7 @@ def test_app_serves_the_demo_account_without_code(monkeypatch: pytest.MonkeyPatc
     assert 0 == main(["app", "--port", "8999"])
 
     [(command, env)] = FakeVoila.runs
-    assert command[1:4] == ["-m", "finlab.app", str(kit.NOTEBOOKS / "app.ipynb")]
+    assert command[1:4] == ["-m", "finlab.app", str(kit.REPO / "finlab" / "app.ipynb")]  # notebooks/app.ipynb
     assert {"--port=8999", "--Voila.ip=127.0.0.1", "--strip_sources=True", "--no-browser"} <= set(command)
     assert "--preheat_kernel=True" in command
     assert "STRIPE_API_KEY" not in env  # the demo account
