@@ -79,10 +79,9 @@ def inline_data(frame: pl.DataFrame) -> InlineValues:
     Each money column ``x`` that has an ``x_major`` twin is replaced by the twin as a float (major
     units: yen stay yen, cents become dollars); where the twin is null because finlab does not know
     the currency's decimals, by ``x`` itself (minor units, as `currency_title` says). Other decimals
-    become floats, dates ISO ``YYYY-MM-DD``
-    strings (which Vega reads as UTC midnight), datetimes ISO strings with ``Z``. The rows are a tuple,
-    which Altair does not copy each time a chart is layered or concatenated (building a cash-flow
-    chart of 2,190 rows took 0.30 s with a list, 0.25 s with a tuple).
+    become floats, dates ISO ``YYYY-MM-DD`` strings (which Vega reads as UTC midnight), datetimes ISO
+    strings with ``Z``. The rows are a tuple, which Altair does not copy each time a chart is layered
+    or concatenated.
     """
     return {"values": tuple(json_rows(frame))}
 
@@ -154,8 +153,8 @@ def stack(panels: Sequence[Chart]) -> Chart:
 class Layout:
     """A chart whose rows come later: its data are named datasets, which `fill` supplies.
 
-    Altair takes about 0.25 s to build and serialise a layered, per-currency chart, whatever its
-    rows. A layout is built and serialised once; `fill` then costs only the rows, and the chart it
+    Altair's build and serialisation of a layered, per-currency chart costs the same whatever its
+    rows (`benchmarks/dashboard.py` times it). A layout is built and serialised once; `fill` then costs only the rows, and the chart it
     returns carries its spec ready-made for `filled_spec` (so a dashboard update sends it at once).
     """
 
@@ -172,7 +171,7 @@ class Layout:
         """The chart with these rows as its named datasets (see `json_rows`)."""
         rows = {name: json_rows(frame) for name, frame in datasets.items()}
         # A copy that shares the layout's parts: Altair's own copy() re-runs the constructor, which
-        # deep-copies every panel (0.1 s). Its properties live in ``_kwds``, given a new dict here.
+        # deep-copies every panel. Its properties live in ``_kwds``, given a new dict here.
         chart = copy.copy(self.chart)
         object.__setattr__(chart, "_kwds", {**self.chart._kwds, "datasets": rows})
         object.__setattr__(chart, _FILLED_SPEC, {**self.spec, "datasets": rows})

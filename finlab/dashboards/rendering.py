@@ -74,7 +74,7 @@ class ChartWidget(alt.JupyterChart):
     def _on_change_chart(self, change: dict[str, Any]) -> None:
         """Send the new chart's spec; a filled `finlab.charts.Layout` sends its ready spec at once.
 
-        The ready spec skips Altair's serialisation (about 0.2 s per chart). It is only taken when
+        The ready spec skips Altair's serialisation of the whole chart. It is only taken when
         neither chart has parameters or selections, which are the only state Altair's handler sets
         besides the spec.
         """
