@@ -154,8 +154,9 @@ class Layout:
     """A chart whose rows come later: its data are named datasets, which `fill` supplies.
 
     Altair's build and serialisation of a layered, per-currency chart costs the same whatever its
-    rows (`benchmarks/dashboard.py` times it). A layout is built and serialised once; `fill` then costs only the rows, and the chart it
-    returns carries its spec ready-made for `filled_spec` (so a dashboard update sends it at once).
+    rows (`benchmarks/dashboard.py` times it). A layout is built and serialised once; `fill` then
+    costs only the rows, and the chart it returns carries its spec ready-made for `filled_spec` (so a
+    dashboard update sends it at once).
     """
 
     def __init__(self, chart: Chart) -> None:
