@@ -23,10 +23,18 @@ def test_the_app_runs_from_the_installed_wheel(
     where = [bin_dir / "python", "-c", "import finlab; print(finlab.__file__)"]
     found = subprocess.run(where, cwd=tmp_path, capture_output=True, text=True, check=True).stdout
     assert found.startswith(str(bin_dir.parent))  # the wheel's finlab, not this checkout's
-    port, home = kit.free_port(), tmp_path / "home"
+    port, home, token = kit.free_port(), tmp_path / "home", kit.new_token()
     home.mkdir()
     command = [str(bin_dir / "finlab"), "app", "--port", str(port)]
-    server = kit.Server.start("voila-wheel", command, home=home, port=port, token="", ready_path=None)
+    server = kit.Server.start(
+        "voila-wheel",
+        command,
+        home=home,
+        port=port,
+        token=token,
+        ready_path=None,
+        env={"JUPYTER_TOKEN": token},
+    )
     try:
         page = watched.page
         page.goto(server.url("/"), timeout=kit.RUN_TIMEOUT_MS)
