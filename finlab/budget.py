@@ -230,7 +230,7 @@ class Budget:
     >>> budget = Budget(global_rate=100, endpoint_rate=25, clock=lambda: 0.0)
     >>> budget.rate_limited("/v1/climate/orders")
     >>> budget.rates()
-    {'global': 50.0, '/v1/climate/orders': 12.5}
+    {'global': 70.0, '/v1/climate/orders': 17.5}
     """
 
     def __init__(
@@ -239,10 +239,10 @@ class Budget:
         endpoint_rate: float | None = 25.0,
         *,
         burst: int = 5,
-        backoff: float = 0.5,
+        backoff: float = 0.7,
         min_rate: float = 1.0,
         recovery: float = 5.0,
-        hold: float = 0.5,
+        hold: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
