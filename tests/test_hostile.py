@@ -1,0 +1,234 @@
+"""A hostile or broken server (issue #12): huge, endless, compressed, trickling and deeply nested bodies.
+
+Each server here is a real socket (a tiny threading HTTP server) where the transport matters, else an
+`httpx.MockTransport`. Each test is bounded in time (a short deadline or a small cap) and, where memory
+is the point, in memory (tracemalloc's peak).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+import tracemalloc
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+
+from finlab import errors
+from finlab.client import AsyncClient, Client, RetryPolicy
+
+KEY = "rk_test_" + "51Hq8Zr2eZvKYlo2C0FfQa9XbW7sTt3Ld"
+PATH = "/v1/climate/orders"
+MB = 2**20
+
+#: Writes one answer to the handler's socket.
+Answer = Callable[[BaseHTTPRequestHandler], None]
+
+
+@contextmanager
+def loopback(answer: Answer) -> Iterator[str]:
+    """A local HTTP server answering every GET with ``answer``; yields its base URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            with contextlib.suppress(ConnectionError):  # the client gave up, as it should
+                answer(self)
+            self.close_connection = True
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Quiet."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def policy(**settings: Any) -> RetryPolicy:
+    return RetryPolicy(**{"max_retries": 0, "base_delay": 0.0, "max_delay": 0.0, **settings})
+
+
+def gzip_bomb(unpacked: int) -> bytes:
+    """A gzip stream of ``unpacked`` zero bytes (about 200 times smaller, quick to make)."""
+    packer = zlib.compressobj(1, zlib.DEFLATED, 31)
+    block = bytes(MB)
+    parts = [packer.compress(block) for _ in range(unpacked // MB)]
+    return b"".join([*parts, packer.flush()])
+
+
+def chunked_forever(handler: BaseHTTPRequestHandler) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Transfer-Encoding", "chunked")
+    handler.end_headers()
+    chunk = b" " * MB
+    for _ in range(10_000):  # 10 GB if nobody stops reading
+        handler.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+
+
+def trickle(handler: BaseHTTPRequestHandler) -> None:
+    body = json.dumps({"object": "list", "data": [], "has_more": False}).encode()
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    for byte in body:
+        handler.wfile.write(bytes([byte]))
+        handler.wfile.flush()
+        time.sleep(0.2)
+
+
+def peak_mb(job: Callable[[], object]) -> tuple[BaseException | None, float]:
+    """Run ``job``; the exception it raised (or None) and tracemalloc's peak in MB."""
+    tracemalloc.start()
+    try:
+        job()
+    except Exception as exc:  # returned for the test to check
+        return exc, tracemalloc.get_traced_memory()[1] / MB
+    finally:
+        tracemalloc.stop()
+    return None, 0.0
+
+
+# --- the cap on bytes read ---------------------------------------------------------------------------
+
+
+def test_a_gzip_bomb_fails_at_the_cap_in_bounded_memory() -> None:
+    bomb = gzip_bomb(128 * MB)
+    assert len(bomb) < MB
+
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Encoding", "gzip")
+        handler.send_header("Content-Length", str(len(bomb)))
+        handler.end_headers()
+        handler.wfile.write(bomb)
+
+    with loopback(answer) as url, Client(KEY, base_url=url, retry=policy(max_body=8 * MB)) as client:
+        error, peak = peak_mb(lambda: client.get(PATH))
+
+    assert isinstance(error, errors.APIError)
+    assert "larger than 8,388,608 bytes (decompressed)" in str(error)
+    assert PATH in str(error)
+    # About the cap: each read is inflated only as far as the room left under it, not to 128 MB.
+    assert peak < 8 + 8
+
+
+def test_an_endless_chunked_body_fails_at_the_cap() -> None:
+    started = time.monotonic()
+    with loopback(chunked_forever) as url, Client(KEY, base_url=url, retry=policy(max_body=4 * MB)) as client:
+        error, peak = peak_mb(lambda: client.get(PATH))
+
+    assert isinstance(error, errors.APIError)
+    assert "larger than 4,194,304 bytes" in str(error)
+    assert peak < 4 + 8
+    assert time.monotonic() - started < 10
+
+
+def test_a_big_page_is_refused_and_retried_like_a_malformed_one() -> None:
+    answers = [httpx.Response(200, content=b" " * (2 * MB)), httpx.Response(200, json={"object": "list"})]
+    transport = httpx.MockTransport(lambda request: answers.pop(0))
+    retry = policy(max_body=MB, max_retries=1)
+
+    with Client(KEY, transport=transport, retry=retry) as client:
+        assert client.get(PATH) == {"object": "list"}
+        assert client.policy.stats.retries == {"too_large": 1}
+
+
+def test_the_default_cap_is_far_above_a_stripe_page() -> None:
+    assert RetryPolicy().max_body >= 64 * MB  # a page of 100 objects is well under 1 MB
+
+
+# --- the deadline ------------------------------------------------------------------------------------
+
+
+def test_a_trickling_body_fails_at_the_deadline() -> None:
+    started = time.monotonic()
+    with (
+        loopback(trickle) as url,
+        Client(KEY, base_url=url, retry=policy(deadline=1.0)) as client,
+        pytest.raises(errors.APIError, match=r"did not arrive in full within 1 s") as caught,
+    ):
+        client.get(PATH)
+
+    assert caught.value.path == PATH
+    assert time.monotonic() - started < 3
+
+
+def test_a_trickling_body_fails_at_the_deadline_async() -> None:
+    async def main() -> None:
+        async with AsyncClient(KEY, base_url=url, retry=policy(deadline=1.0)) as client:
+            await client.get(PATH)
+
+    started = time.monotonic()
+    with loopback(trickle) as url, pytest.raises(errors.APIError, match="within 1 s"):
+        asyncio.run(main())
+
+    assert time.monotonic() - started < 3
+
+
+def test_a_gzip_bomb_fails_at_the_cap_async() -> None:
+    bomb = gzip_bomb(64 * MB)
+
+    def handle(request: httpx.Request) -> httpx.Response:  # a stream: finlab inflates it
+        return httpx.Response(200, headers={"Content-Encoding": "gzip"}, stream=httpx.ByteStream(bomb))
+
+    async def main() -> None:
+        transport = httpx.MockTransport(handle)
+        async with AsyncClient(KEY, transport=transport, retry=policy(max_body=MB)) as client:
+            await client.get(PATH)
+
+    with pytest.raises(errors.APIError, match="larger than 1,048,576 bytes"):
+        asyncio.run(main())
+
+
+# --- bodies finlab cannot parse ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000 + b"]" * 100_000,  # json.loads: RecursionError
+        b'{"object": "list", "data": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}",
+        b"\xff\xfe not JSON",
+    ],
+    ids=["deep", "deep-inside-a-list", "not-json"],
+)
+def test_unparseable_bodies_are_api_errors_naming_the_endpoint_and_retried(body: bytes) -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
+
+    with (
+        Client(KEY, transport=transport, retry=policy(max_retries=2)) as client,
+        pytest.raises(errors.APIError, match="malformed body for GET /v1/climate/orders") as caught,
+    ):
+        client.get(PATH, expect="list")
+
+    assert caught.value.attempts == 3
+    assert client.policy.stats.retries == {"malformed": 2}
+
+
+def test_a_deep_error_body_is_still_a_typed_error() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    transport = httpx.MockTransport(lambda request: httpx.Response(400, content=deep))
+
+    with (
+        Client(KEY, transport=transport, retry=policy()) as client,
+        pytest.raises(errors.InvalidRequestError),
+    ):
+        client.get(PATH)
