@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import threading
 import time
@@ -17,17 +18,23 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from finlab import errors
+import finlab
+from finlab import cli, errors
+from finlab.budget import Budget
 from finlab.client import AsyncClient, Client, RetryPolicy
+from finlab.pagination import iter_pages
 
 KEY = "rk_test_" + "51Hq8Zr2eZvKYlo2C0FfQa9XbW7sTt3Ld"
 PATH = "/v1/climate/orders"
 MB = 2**20
+#: A budget that paces (so window walks take turns with the caller) without slowing a test down.
+FAST = Budget(1000, 1000, burst=1)
 
 #: Writes one answer to the handler's socket.
 Answer = Callable[[BaseHTTPRequestHandler], None]
@@ -232,3 +239,151 @@ def test_a_deep_error_body_is_still_a_typed_error() -> None:
         pytest.raises(errors.InvalidRequestError),
     ):
         client.get(PATH)
+
+
+# --- lists that break the contract -------------------------------------------------------------------
+
+
+def list_server(pages: Callable[[int], tuple[list[dict[str, Any]], bool]]) -> httpx.MockTransport:
+    """A list endpoint whose n-th answer (0-based) is ``pages(n)``: its objects and has_more."""
+    count = itertools.count()
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/v1/financial_connections/accounts/"):
+            account = {"id": "fca_1", "object": "financial_connections.account", "created": 1_600_000_000}
+            return httpx.Response(200, json=account)
+        data, more = pages(next(count))
+        return httpx.Response(200, json={"object": "list", "data": data, "has_more": more, "url": PATH})
+
+    return httpx.MockTransport(handle)
+
+
+def order(n: int, created: int | None = None) -> dict[str, Any]:
+    found: dict[str, Any] = {"id": f"climorder_{n:08d}", "object": "climate.order"}
+    return found if created is None else {**found, "created": created}
+
+
+def walk(transport: httpx.MockTransport, **settings: Any) -> list[dict[str, Any]]:
+    with Client(KEY, transport=transport, retry=policy()) as client:
+        return [obj for page in iter_pages(client, PATH, **settings) for obj in page]
+
+
+def test_an_object_sent_again_is_a_pagination_error() -> None:
+    # Not the cursor (order 2) but order 1, in the same second: from an older second it would break the
+    # order, and be refused as such (next test).
+    pages = [[order(1, 20), order(2, 20)], [order(3, 20), order(1, 20)]]
+
+    with pytest.raises(errors.PaginationError, match=r"sent 'climorder_00000001' again on page 2"):
+        walk(list_server(lambda n: (pages[n], n == 0)))
+
+
+def test_an_object_sent_again_without_created_is_a_pagination_error() -> None:
+    pages = [[order(1), order(2)], [order(1), order(3)], [order(4)]]
+
+    with pytest.raises(errors.PaginationError, match="sent 'climorder_00000001' again"):
+        walk(list_server(lambda n: (pages[n], n < 2)))
+
+
+def test_an_object_newer_than_the_one_before_it_is_a_pagination_error() -> None:
+    pages = [[order(1, 30), order(2, 20)], [order(3, 25)]]  # Stripe lists are newest first by created
+
+    with pytest.raises(errors.PaginationError, match=r"created 25\) after an object created at 20"):
+        walk(list_server(lambda n: (pages[n], n == 0)))
+
+
+def test_ties_on_created_and_objects_without_created_keep_any_order() -> None:
+    pages = [[order(1, 20), order(2, 20)], [order(3, 20), order(4, 10)], [order(6), order(5)]]
+
+    found = walk(list_server(lambda n: (pages[n], n < 2)))
+
+    assert [f"climorder_{n:08d}" for n in (1, 2, 3, 4, 6, 5)] == [obj["id"] for obj in found]
+
+
+def endless(page: int) -> tuple[list[dict[str, Any]], bool]:
+    """Has more, forever: 100 new objects a page, each older than the last."""
+    first = page * 100
+    return [order(first + i, 2_000_000_000 - first - i) for i in range(100)], True
+
+
+@pytest.mark.parametrize("created", [True, False])
+def test_an_endless_list_walks_in_bounded_memory(created: bool) -> None:
+    def pages(page: int) -> tuple[list[dict[str, Any]], bool]:
+        data, more = endless(page)
+        return (data if created else [order(int(obj["id"][-8:])) for obj in data]), more
+
+    def consume() -> None:
+        with Client(KEY, transport=list_server(pages), retry=policy()) as client:
+            for number, _ in enumerate(iter_pages(client, PATH)):
+                if number == 200:  # 20,000 objects: past the 10,000 ids remembered without created
+                    return
+
+    error, peak = peak_mb(consume)
+
+    assert error is None
+    assert peak < 5  # what a walk remembers does not grow with the list
+
+
+def test_an_endless_list_stops_at_max_objects() -> None:
+    with pytest.raises(errors.PaginationError, match="more than max_objects=1,000 objects"):
+        walk(list_server(endless), max_objects=1_000)
+
+
+def test_frame_methods_stop_at_max_objects() -> None:
+    connection = finlab.connect(
+        KEY, transport=list_server(endless), retry=policy(), budget=Budget(None, None)
+    )
+
+    with pytest.raises(errors.PaginationError, match="max_objects=500"):
+        connection.frame("climate.order", max_objects=500)
+
+
+def test_transactions_stop_at_max_objects() -> None:
+    def transactions(page: int) -> tuple[list[dict[str, Any]], bool]:
+        first = page * 100
+        data = [
+            {
+                "id": f"fctxn_{first + i:08d}",
+                "object": "financial_connections.transaction",
+                "account": "fca_1",
+                "amount": -100,
+                "currency": "usd",
+                "status": "posted",
+                "transacted_at": 1_700_000_000,
+            }
+            for i in range(100)
+        ]
+        return data, True
+
+    connection = finlab.connect(KEY, transport=list_server(transactions), retry=policy(), budget=FAST)
+
+    with pytest.raises(errors.PaginationError, match="more than max_objects=2,000 transactions"):
+        connection.transactions(account="fca_1", max_objects=2_000)
+
+
+# --- the command line --------------------------------------------------------------------------------
+
+
+def test_the_cli_prints_one_line_for_a_body_nested_too_deep(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(deep)))
+        handler.end_headers()
+        handler.wfile.write(deep)
+
+    monkeypatch.setattr(RetryPolicy, "delay", lambda self, attempt, retry_after=None: 0.0)
+    with loopback(answer) as url:
+        monkeypatch.setenv("STRIPE_API_KEY", KEY)
+        monkeypatch.setenv("FINLAB_API_BASE", url)
+        status = cli.main(["sync", "tax.settings", "--store", str(tmp_path / "store"), "--quiet"])
+
+    err = capsys.readouterr().err
+    assert 2 == status
+    assert "Traceback" not in err
+    assert "RecursionError" not in err
+    assert "malformed body for GET /v1/" in err
+    assert KEY not in err
