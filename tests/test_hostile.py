@@ -102,14 +102,15 @@ def trickle(handler: BaseHTTPRequestHandler) -> None:
 
 def peak_mb(job: Callable[[], object]) -> tuple[BaseException | None, float]:
     """Run ``job``; the exception it raised (or None) and tracemalloc's peak in MB."""
+    error = None
     tracemalloc.start()
     try:
         job()
     except Exception as exc:  # returned for the test to check
-        return exc, tracemalloc.get_traced_memory()[1] / MB
-    finally:
-        tracemalloc.stop()
-    return None, 0.0
+        error = exc
+    peak = tracemalloc.get_traced_memory()[1] / MB
+    tracemalloc.stop()
+    return error, peak
 
 
 # --- the cap on bytes read ---------------------------------------------------------------------------
@@ -249,6 +250,8 @@ def list_server(pages: Callable[[int], tuple[list[dict[str, Any]], bool]]) -> ht
     count = itertools.count()
 
     def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/account":
+            return httpx.Response(200, json={"id": "acct_1Hostile", "object": "account"})
         if request.url.path.startswith("/v1/financial_connections/accounts/"):
             account = {"id": "fca_1", "object": "financial_connections.account", "created": 1_600_000_000}
             return httpx.Response(200, json=account)
@@ -387,3 +390,34 @@ def test_the_cli_prints_one_line_for_a_body_nested_too_deep(
     assert "RecursionError" not in err
     assert "malformed body for GET /v1/" in err
     assert KEY not in err
+
+
+def test_a_sync_holds_one_batch_whatever_the_length_of_the_list(tmp_path: Path) -> None:
+    def orders(pages: int) -> Callable[[int], tuple[list[dict[str, Any]], bool]]:
+        def page(n: int) -> tuple[list[dict[str, Any]], bool]:
+            data, _ = endless(n)
+            return [{**obj, "status": "delivered"} for obj in data], n + 1 < pages
+
+        return page
+
+    def sync(pages: int) -> float:
+        store = tmp_path / f"store{pages}"
+        transport = list_server(orders(pages))
+        connection = finlab.connect(KEY, transport=transport, retry=policy(), store=store, budget=FAST)
+        error, peak = peak_mb(lambda: connection.sync("climate.order", progress=False))
+        assert error is None
+        assert pages * 100 == connection.climate_orders().height
+        return peak
+
+    short, long = sync(10), sync(40)  # 1 and 4 commits of 10 pages
+
+    assert long < 1.5 * short
+
+
+def test_a_resource_replaced_whole_stops_at_its_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("finlab.sync.MAX_REPLACED", 1_000)
+    store = tmp_path / "store"
+    connection = finlab.connect(KEY, transport=list_server(endless), retry=policy(), store=store, budget=FAST)
+
+    with pytest.raises(errors.PaginationError, match="max_objects=1,000"):
+        connection.sync("tax.registration", progress=False)
