@@ -86,7 +86,7 @@ def connect(
     budget
         The rate budget; by default Stripe's limits for the key's mode (live or test), paced evenly
         (``burst=1``): Stripe counts the requests of any one second, and a burst after a pause puts
-        more than the limit into a second, which earns a 429 and halves the budget's rate for seconds.
+        more than the limit into a second, which earns a 429 and cuts the budget's rate for seconds.
     """
     key = api_key if api_key is not None else os.environ.get("STRIPE_API_KEY")
     root = os.fspath(store) if store is not None else os.environ.get("FINLAB_STORE") or None

