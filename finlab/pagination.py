@@ -2,14 +2,14 @@
 
 Cursors: Stripe lists are ``{"object": "list", "data": [...], "has_more": bool}``, newest first. finlab
 always asks for ``limit=100`` and follows ``starting_after`` with the last id of each page. A server that
-repeats a cursor or an object, puts an object before an older one (by ``created``, the order Stripe
-documents), or says ``has_more`` with an empty page, raises `PaginationError` instead of looping. With
-``max_objects``, a list longer than that raises too. Objects without ``created`` (FC transactions,
-climate suppliers, line items) have no documented order, so none is asserted: the demo server sorts FC
-transactions by ``transacted_at`` and keeps the others in dataset order, and the window walks below do
-not rely on it. What a walk remembers for this is bounded: the ids of the current ``created`` second (a
-repeat can only hide among those when the order holds), or for objects without ``created`` the last
-`RECENT_IDS` ids.
+repeats a cursor or an object, or says ``has_more`` with an empty page, raises `PaginationError` instead
+of looping; so does an object newer (by ``created``) than the one before it, on the lists whose reference
+documents that order (`CREATED_ORDER`: of those finlab reads, only climate orders). The others assert no
+order: FC transactions have no ``created`` (the demo server sorts them by ``transacted_at``, and the
+window walks below do not rely on it), and the rest only say they list objects. With ``max_objects``, a
+list longer than that raises too. What a walk remembers for this is bounded: on an ordered list the ids
+of the current ``created`` second (a repeat can only hide among those while the order holds), else the
+last `RECENT_IDS` ids.
 
 Windows: one cursor walk has one request in flight, so at 0.3 s a page it reads ~330 objects/s, far below
 Stripe's 25 requests/s per endpoint. A list that filters on its sort key (FC transactions on
@@ -42,12 +42,16 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from finlab.budget import endpoint_of
 from finlab.client import AsyncClient, Client, Params
 from finlab.errors import PaginationError
 
 PAGE_LIMIT = 100
-#: Ids of objects without ``created`` that a walk remembers to refuse a repeat (about 1 MB).
+#: Ids a walk of an unordered list remembers to refuse a repeat (about 1 MB).
 RECENT_IDS = 10_000
+#: Lists whose Stripe reference says "sorted by creation date, with the most recently created ...
+#: appearing first" (the descriptions in Stripe's OpenAPI spec), as `finlab.budget.endpoint_of` keys.
+CREATED_ORDER = frozenset({"/v1/climate/orders"})
 #: Window walks at once: twice the ~8 requests in flight that 25 requests/s at 0.3 s a page need.
 WINDOW_CONCURRENCY = 16
 
@@ -104,14 +108,17 @@ class _Seen:
     def __init__(self) -> None:
         self.second: int | None = None  # the ``created`` of the last object that had one
         self.in_second: set[str] = set()  # the ids of that second
-        self.recent: collections.deque[str] = collections.deque()  # ids without ``created``, oldest first
+        self.recent: collections.deque[str] = collections.deque()  # ids of an unordered list, oldest first
         self.recent_set: set[str] = set()
 
     def __contains__(self, object_id: str) -> bool:
         return object_id in self.in_second or object_id in self.recent_set
 
     def add(self, object_id: str, created: int | None) -> int | None:
-        """Remember ``object_id``; the ``created`` it broke the order with, if it did (else None)."""
+        """Remember ``object_id``; the ``created`` it broke the order with, if it did (else None).
+
+        ``created`` is None on a list without a documented order.
+        """
         if created is None:
             self.recent.append(object_id)
             self.recent_set.add(object_id)
@@ -144,6 +151,7 @@ class ListCursor:
         self.base_params = dict(params or {})
         self.limit = limit
         self.max_objects = max_objects
+        self.ordered = endpoint_of(path) in CREATED_ORDER
         self.starting_after: str | None = None
         self.done = False
         self.pages = 0
@@ -200,7 +208,7 @@ class ListCursor:
                 "changing under us or the server is broken. Run again to resume."
             )
             raise PaginationError(msg)
-        created = page.created or [None] * len(page.ids)
+        created = page.created if self.ordered and page.created else [None] * len(page.ids)
         for object_id, when in zip(page.ids, created, strict=True):
             if not isinstance(object_id, str):
                 continue  # an object without an id: only a cursor needs one (see follow)

@@ -302,6 +302,16 @@ def test_ties_on_created_and_objects_without_created_keep_any_order() -> None:
     assert [f"climorder_{n:08d}" for n in (1, 2, 3, 4, 6, 5)] == [obj["id"] for obj in found]
 
 
+def test_lists_without_a_documented_order_may_come_in_any_order() -> None:
+    pages = [[order(1, 10), order(2, 30)], [order(3, 20)]]  # climate products: "Lists all ... products"
+    transport = list_server(lambda n: (pages[n], n == 0))
+
+    with Client(KEY, transport=transport, retry=policy()) as client:
+        found = [obj for page in iter_pages(client, "/v1/climate/products") for obj in page]
+
+    assert 3 == len(found)
+
+
 def endless(page: int) -> tuple[list[dict[str, Any]], bool]:
     """Has more, forever: 100 new objects a page, each older than the last."""
     first = page * 100
