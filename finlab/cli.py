@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -296,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; errors print one clear line and exit 2."""
+    """Run the command line; errors print one clear line and exit 2 (1 for a bug)."""
     args = build_parser().parse_args(argv)
     run: Command = args.run
     try:
@@ -307,6 +308,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("finlab: interrupted; what was committed is kept.", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: one line, not a traceback (FINLAB_DEBUG=1 shows it)
+        if os.environ.get("FINLAB_DEBUG"):
+            raise
+        print(
+            f"finlab: unexpected error ({type(exc).__name__}: {exc}); set FINLAB_DEBUG=1 for the traceback "
+            "and report it.",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import random
 import re
 import ssl
 import time
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
@@ -43,9 +44,18 @@ log = logging.getLogger("finlab.client")
 Params = Mapping[str, Any]
 T = TypeVar("T")
 
-#: What a request can fail with before a response is in hand: the network, or a body that cannot be
-#: decoded (e.g. a truncated gzip transfer).
-Failure = httpx.TransportError | httpx.DecodingError
+
+class BodyError(Exception):
+    """A response finlab stopped reading: larger than `RetryPolicy.max_body`, or past its deadline."""
+
+    def __init__(self, detail: str, *, reason: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+#: What a request can fail with before a response is in hand: the network, a body that cannot be
+#: decoded (e.g. a truncated gzip transfer), or one finlab stopped reading (`BodyError`).
+Failure = httpx.TransportError | httpx.DecodingError | BodyError
 
 
 class Budget(Protocol):
@@ -171,13 +181,28 @@ def _scalar(value: Any) -> str:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How often and how patiently to retry: exponential backoff with full jitter."""
+    """How often and how patiently to retry, and how much of one answer to read.
+
+    Parameters
+    ----------
+    max_retries, base_delay, max_delay
+        Retries per request, with exponential backoff and full jitter.
+    timeout, connect_timeout
+        Seconds one read (or the connection) may take.
+    deadline
+        Seconds one attempt may take in all, body included: a body that trickles in fails then.
+    max_body
+        Bytes of one answer finlab reads at most, counted after decompression (a Stripe page of 100
+        objects is well under 1 MB): a bigger body, such as a gzip bomb, fails as soon as it is.
+    """
 
     max_retries: int = 5
     base_delay: float = 0.5
     max_delay: float = 20.0
     timeout: float = 60.0
     connect_timeout: float = 10.0
+    deadline: float = 120.0
+    max_body: int = 64 * 2**20
 
     def delay(self, attempt: int, retry_after: str | None = None) -> float:
         """Seconds to wait before retry number ``attempt`` (1-based)."""
@@ -258,6 +283,7 @@ class RequestPolicy:
             "Authorization": f"Bearer {self._api_key}",
             "Stripe-Version": API_VERSION,
             "User-Agent": "finlab (+https://github.com/finlab)",
+            "Accept-Encoding": "gzip",  # what `_Body` inflates within the cap
         }
         if self.stripe_account:
             headers["Stripe-Account"] = self.stripe_account
@@ -328,13 +354,21 @@ class RequestPolicy:
         )
 
     def judge_exception(self, exc: Failure, path: str, attempt: int) -> Retry:
-        """A network failure (or an undecodable body): retry while attempts remain, else raise.
+        """A network failure (or a body that cannot be decoded or read): retry while attempts remain.
 
-        Network failures raise `ConnectionError`; a body that cannot be decoded raises `APIError`.
+        Network failures raise `ConnectionError`; a body that cannot be decoded, or is too big or too
+        slow (`BodyError`), raises `APIError`.
         """
-        kind = type(exc).__name__
+        kind = exc.reason if isinstance(exc, BodyError) else type(exc).__name__
         error: errors.StripeError
-        if isinstance(exc, httpx.DecodingError):
+        if isinstance(exc, BodyError):
+            error = errors.APIError(
+                f"Stripe's answer to GET {path} {exc} after {attempt} attempt(s). A proxy or a broken server "
+                "may be in the way; run again later, or raise RetryPolicy's limit if the answer is genuine.",
+                path=path,
+                attempts=attempt,
+            )
+        elif isinstance(exc, httpx.DecodingError):
             error = errors.APIError(
                 f"Stripe's answer to GET {path} could not be decoded ({kind}) after {attempt} attempt(s). "
                 "A proxy or a truncated transfer may be in the way; run again later.",
@@ -437,7 +471,7 @@ def _retryable(error: errors.StripeError) -> bool:
 def _parse_object(content: bytes) -> dict[str, Any] | None:
     try:
         body = json.loads(content)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
         return None
     return body if isinstance(body, dict) else None
 
@@ -488,6 +522,68 @@ async def check_outgoing_async(request: httpx.Request) -> None:
 
 def _resolve_key(api_key: str | None) -> str:
     return check_api_key(api_key if api_key is not None else os.environ.get("STRIPE_API_KEY"))
+
+
+class _Body:
+    """One answer's body as it streams in: gunzipped here, so its size is known at every step.
+
+    Chunks are inflated 1 MB at a time, never past the room left under ``max_body``: a gzip bomb costs
+    about ``max_body`` of memory, never what it would unpack to.
+    """
+
+    def __init__(self, response: httpx.Response, retry: RetryPolicy) -> None:
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        if response.is_stream_consumed:  # an in-process answer (MockTransport) comes read and decoded
+            encoding = "identity"
+        if encoding not in _ENCODINGS:
+            msg = f"came encoded as {encoding!r}, which finlab did not ask for"
+            raise BodyError(msg, reason="encoding")
+        self._inflate = None if encoding == "identity" else zlib.decompressobj(zlib.MAX_WBITS | 32)
+        self._response, self._cap = response, retry.max_body
+        self._parts: list[bytes] = []
+        self._size = 0
+
+    def add(self, raw: bytes) -> None:
+        """Take the next bytes off the wire; `BodyError` once the body is over ``max_body``."""
+        if self._inflate is None:
+            self._keep(raw)
+            return
+        while raw:
+            try:
+                data = self._inflate.decompress(raw, min(_STEP, self._cap - self._size + 1))
+            except zlib.error as exc:
+                msg = f"broken gzip body: {exc}"
+                raise httpx.DecodingError(msg) from None
+            self._keep(data)
+            raw = self._inflate.unconsumed_tail
+
+    def _keep(self, data: bytes) -> None:
+        self._size += len(data)
+        if self._size > self._cap:
+            msg = f"was larger than {self._cap:,} bytes (decompressed) and was not read further"
+            raise BodyError(msg, reason="too_large")
+        self._parts.append(data)
+
+    def whole(self) -> httpx.Response:
+        """The response with the body read, decompressed."""
+        response = self._response
+        headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _STREAM_HEADERS]
+        content = b"".join(self._parts)
+        return httpx.Response(
+            response.status_code, headers=headers, content=content, request=response.request
+        )
+
+
+#: Bytes inflated at a time.
+_STEP = 2**20
+#: What finlab accepts (``Accept-Encoding``) and can inflate within the cap.
+_ENCODINGS = frozenset({"identity", "gzip", "x-gzip"})
+_STREAM_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+
+def _late(retry: RetryPolicy) -> BodyError:
+    msg = f"did not arrive in full within {retry.deadline:g} s (RetryPolicy.deadline)"
+    return BodyError(msg, reason="deadline")
 
 
 def _timeout(retry: RetryPolicy) -> httpx.Timeout:
@@ -570,13 +666,31 @@ class Client:
                 self.budget.acquire(path)
             self.policy.stats.requests += 1
             try:
-                outcome: httpx.Response | Failure = self._http.send(request)
-            except (httpx.TransportError, httpx.DecodingError) as exc:
+                outcome: httpx.Response | Failure = self._fetch(request)
+            except (httpx.TransportError, httpx.DecodingError, BodyError) as exc:
                 outcome = exc
             verdict = self.policy.settle(outcome, path, attempt, self.budget, decoder)
             if not isinstance(verdict, Retry):
                 return verdict
             time.sleep(verdict.delay)
+
+    def _fetch(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` and read its body within `RetryPolicy.max_body` and `RetryPolicy.deadline`.
+
+        The deadline is checked between reads: one read waits at most the read ``timeout``.
+        """
+        retry = self.policy.retry
+        deadline = time.monotonic() + retry.deadline
+        response = self._http.send(request, stream=True)
+        try:
+            body = _Body(response, retry)
+            for chunk in [response.content] if response.is_stream_consumed else response.iter_raw():
+                body.add(chunk)
+                if time.monotonic() > deadline:
+                    raise _late(retry)
+        finally:
+            response.close()
+        return body.whole()
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -643,13 +757,32 @@ class AsyncClient:
                 await self.budget.acquire_async(path)
             self.policy.stats.requests += 1
             try:
-                outcome: httpx.Response | Failure = await self._http.send(request)
-            except (httpx.TransportError, httpx.DecodingError) as exc:
+                outcome: httpx.Response | Failure = await self._fetch(request)
+            except (httpx.TransportError, httpx.DecodingError, BodyError) as exc:
                 outcome = exc
             verdict = self.policy.settle(outcome, path, attempt, self.budget, decoder)
             if not isinstance(verdict, Retry):
                 return verdict
             await asyncio.sleep(verdict.delay)
+
+    async def _fetch(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` and read its body within `RetryPolicy.max_body` and `RetryPolicy.deadline`."""
+        retry = self.policy.retry
+        try:
+            async with asyncio.timeout(retry.deadline):
+                response = await self._http.send(request, stream=True)
+                try:
+                    body = _Body(response, retry)
+                    if response.is_stream_consumed:
+                        body.add(response.content)
+                    else:
+                        async for chunk in response.aiter_raw():
+                            body.add(chunk)
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            raise _late(retry) from None
+        return body.whole()
 
     async def aclose(self) -> None:
         """Close the connection pool."""

@@ -86,7 +86,7 @@ def connect(
     budget
         The rate budget; by default Stripe's limits for the key's mode (live or test), paced evenly
         (``burst=1``): Stripe counts the requests of any one second, and a burst after a pause puts
-        more than the limit into a second, which earns a 429 and halves the budget's rate for seconds.
+        more than the limit into a second, which earns a 429 and cuts the budget's rate for seconds.
     """
     key = api_key if api_key is not None else os.environ.get("STRIPE_API_KEY")
     root = os.fspath(store) if store is not None else os.environ.get("FINLAB_STORE") or None
@@ -287,11 +287,14 @@ class Connection:
 
     # -- the generic form ---------------------------------------------------------------------
 
-    def frame(self, resource: str, *, as_of: AsOf = None, **filters: Any) -> pl.DataFrame:
+    def frame(
+        self, resource: str, *, as_of: AsOf = None, max_objects: int | None = None, **filters: Any
+    ) -> pl.DataFrame:
         """Every object of a listable resource, filtered with Stripe's list filters.
 
         With a store, stored resources are read from it; ``as_of`` (a Delta version or a datetime)
-        reads the frame as it was then.
+        reads the frame as it was then. ``max_objects`` caps what is fetched from Stripe: a longer list
+        raises `PaginationError` (a server that says ``has_more`` forever cannot fill the memory).
 
         >>> stripe.frame("identity.verification_session", status="verified")  # doctest: +SKIP
         """
@@ -307,7 +310,7 @@ class Connection:
         local = self._from_store(res.object, as_of, bool(filters))
         if local is not None:
             return local.read(res.object, as_of)
-        return self._run(lambda client: _list(client, res, filters))
+        return self._run(lambda client: _list(client, res, filters, max_objects=max_objects))
 
     # -- Financial Connections ----------------------------------------------------------------
 
@@ -322,11 +325,13 @@ class Connection:
         end: Instant = None,
         *,
         as_of: AsOf = None,
+        max_objects: int | None = None,
     ) -> pl.DataFrame:
         """Financial Connections transactions of one, several or (``None``) every account.
 
         ``start`` is inclusive and ``end`` exclusive, on ``transacted_at``. With a store they are read
-        from it (``as_of``: as they were at that Delta version or time).
+        from it (``as_of``: as they were at that Delta version or time). ``max_objects`` caps what is
+        fetched from Stripe, as in `frame`.
         """
         res = resources.get("financial_connections.transaction")
         window = _window(start, end)
@@ -347,7 +352,7 @@ class Connection:
         bounds = window or {}
         return self._run(
             lambda client: windowed.transactions(
-                client, ids, bounds.get("gte"), bounds.get("lt"), created=created
+                client, ids, bounds.get("gte"), bounds.get("lt"), created=created, max_objects=max_objects
             )
         )
 
@@ -510,12 +515,17 @@ async def _gather(jobs: Iterable[Awaitable[T]]) -> list[T]:
 
 
 async def _list(
-    client: AsyncClient, res: Resource, params: dict[str, Any], path: str | None = None
+    client: AsyncClient,
+    res: Resource,
+    params: dict[str, Any],
+    path: str | None = None,
+    *,
+    max_objects: int | None = None,
 ) -> pl.DataFrame:
     """Every object of one list, as the resource's frame (built in batches, not per object)."""
     batch: list[dict[str, Any]] = []
     parts: list[pl.DataFrame] = []
-    async for page in aiter_pages(client, path or res.list_path or "", params):
+    async for page in aiter_pages(client, path or res.list_path or "", params, max_objects=max_objects):
         batch += page
         if len(batch) >= BUILD_BATCH:
             parts.append(frames.build(res, batch))

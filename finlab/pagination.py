@@ -2,7 +2,14 @@
 
 Cursors: Stripe lists are ``{"object": "list", "data": [...], "has_more": bool}``, newest first. finlab
 always asks for ``limit=100`` and follows ``starting_after`` with the last id of each page. A server that
-repeats a cursor, or says ``has_more`` with an empty page, raises `PaginationError` instead of looping.
+repeats a cursor or an object, or says ``has_more`` with an empty page, raises `PaginationError` instead
+of looping; so does an object newer (by ``created``) than the one before it, on the lists whose reference
+documents that order (`CREATED_ORDER`: of those finlab reads, only climate orders). The others assert no
+order: FC transactions have no ``created`` (the demo server sorts them by ``transacted_at``, and the
+window walks below do not rely on it), and the rest only say they list objects. With ``max_objects``, a
+list longer than that raises too. What a walk remembers for this is bounded: on an ordered list the ids
+of the current ``created`` second (a repeat can only hide among those while the order holds), else the
+last `RECENT_IDS` ids.
 
 Windows: one cursor walk has one request in flight, so at 0.3 s a page it reads ~330 objects/s, far below
 Stripe's 25 requests/s per endpoint. A list that filters on its sort key (FC transactions on
@@ -35,10 +42,16 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from finlab.budget import endpoint_of
 from finlab.client import AsyncClient, Client, Params
 from finlab.errors import PaginationError
 
 PAGE_LIMIT = 100
+#: Ids a walk of an unordered list remembers to refuse a repeat (about 1 MB).
+RECENT_IDS = 10_000
+#: Lists whose Stripe reference says "sorted by creation date, with the most recently created ...
+#: appearing first" (the descriptions in Stripe's OpenAPI spec), as `finlab.budget.endpoint_of` keys.
+CREATED_ORDER = frozenset({"/v1/climate/orders"})
 #: Window walks at once: twice the ~8 requests in flight that 25 requests/s at 0.3 s a page need.
 WINDOW_CONCURRENCY = 16
 
@@ -50,7 +63,9 @@ Json = dict[str, Any]
 class Page(Generic[T]):
     """One decoded list page: its objects (in the decoder's form) and what cursors and windows need.
 
-    ``newest`` and ``oldest`` are the sort keys of the first and last object, for window walks.
+    ``newest`` and ``oldest`` are the sort keys of the first and last object, for window walks;
+    ``ids`` and ``created`` are every object's id and ``created`` (None where it has none), for the
+    checks of `ListCursor`.
     """
 
     items: T
@@ -59,6 +74,8 @@ class Page(Generic[T]):
     last_id: str | None
     newest: int | None = None
     oldest: int | None = None
+    ids: Sequence[Any] = ()
+    created: Sequence[int | None] = ()
 
 
 def dict_page(body: Mapping[str, Any], path: str, key: str | None = None) -> Page[list[Json]]:
@@ -75,6 +92,8 @@ def dict_page(body: Mapping[str, Any], path: str, key: str | None = None) -> Pag
         last_id if isinstance(last_id, str) else None,
         _key(data[0], key) if data else None,
         _key(data[-1], key) if data else None,
+        [obj.get("id") if isinstance(obj, dict) else None for obj in data],
+        [_key(obj, "created") for obj in data],
     )
 
 
@@ -83,17 +102,61 @@ def _key(obj: Any, key: str | None) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-class ListCursor:
-    """The state of one walk through a list: which page to ask for next, and whether it is done."""
+class _Seen:
+    """What a walk remembers to refuse an object sent twice or out of order, in bounded memory."""
 
-    def __init__(self, path: str, params: Params | None = None, *, limit: int = PAGE_LIMIT) -> None:
+    def __init__(self) -> None:
+        self.second: int | None = None  # the ``created`` of the last object that had one
+        self.in_second: set[str] = set()  # the ids of that second
+        self.recent: collections.deque[str] = collections.deque()  # ids of an unordered list, oldest first
+        self.recent_set: set[str] = set()
+
+    def __contains__(self, object_id: str) -> bool:
+        return object_id in self.in_second or object_id in self.recent_set
+
+    def add(self, object_id: str, created: int | None) -> int | None:
+        """Remember ``object_id``; the ``created`` it broke the order with, if it did (else None).
+
+        ``created`` is None on a list without a documented order.
+        """
+        if created is None:
+            self.recent.append(object_id)
+            self.recent_set.add(object_id)
+            if len(self.recent) > RECENT_IDS:
+                self.recent_set.discard(self.recent.popleft())
+            return None
+        if self.second is not None and created > self.second:
+            return self.second
+        if created != self.second:
+            self.second, self.in_second = created, set()
+        self.in_second.add(object_id)
+        return None
+
+
+class ListCursor:
+    """The state of one walk through a list: which page to ask for next, and whether it is done.
+
+    ``max_objects`` (None: no cap) makes a list longer than that raise `PaginationError`.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        params: Params | None = None,
+        *,
+        limit: int = PAGE_LIMIT,
+        max_objects: int | None = None,
+    ) -> None:
         self.path = path
         self.base_params = dict(params or {})
         self.limit = limit
+        self.max_objects = max_objects
+        self.ordered = endpoint_of(path) in CREATED_ORDER
         self.starting_after: str | None = None
         self.done = False
         self.pages = 0
-        self._cursors: set[str] = set()
+        self.objects = 0
+        self._seen = _Seen()
 
     def params(self) -> dict[str, Any]:
         """Query parameters for the next page."""
@@ -109,8 +172,9 @@ class ListCursor:
         return decoded.items
 
     def follow(self, page: Page[Any]) -> None:
-        """Move the cursor past a decoded page, refusing a server that would make it loop."""
+        """Check a decoded page and move the cursor past it, refusing a server that would make it loop."""
         self.pages += 1
+        self._check(page)
         if not page.has_more:
             self.done = True
             return
@@ -127,19 +191,47 @@ class ListCursor:
                 "to continue from; the server is broken."
             )
             raise PaginationError(msg)
-        if last in self._cursors:
+        self.starting_after = last
+
+    def _check(self, page: Page[Any]) -> None:
+        """Refuse a page that repeats the cursor or an object, breaks the order, or passes the cap."""
+        self.objects += page.count
+        if self.max_objects is not None and self.objects > self.max_objects:
             msg = (
-                f"GET {self.path} repeated the cursor {last!r} on page {self.pages}; the list is "
+                f"GET {self.path} returned more than max_objects={self.max_objects:,} objects; stopping. "
+                "Pass a larger max_objects (or None), or narrow the list with filters."
+            )
+            raise PaginationError(msg)
+        if page.last_id is not None and page.last_id in self._seen and page.has_more:
+            msg = (
+                f"GET {self.path} repeated the cursor {page.last_id!r} on page {self.pages}; the list is "
                 "changing under us or the server is broken. Run again to resume."
             )
             raise PaginationError(msg)
-        self._cursors.add(last)
-        self.starting_after = last
+        created = page.created if self.ordered and page.created else [None] * len(page.ids)
+        for object_id, when in zip(page.ids, created, strict=True):
+            if not isinstance(object_id, str):
+                continue  # an object without an id: only a cursor needs one (see follow)
+            if object_id in self._seen:
+                msg = (
+                    f"GET {self.path} sent {object_id!r} again on page {self.pages}; the list is changing "
+                    "under us or the server is broken. Run again to resume."
+                )
+                raise PaginationError(msg)
+            if (newer_than := self._seen.add(object_id, when)) is not None:
+                msg = (
+                    f"GET {self.path} sent {object_id!r} (created {when}) after an object created at "
+                    f"{newer_than}, on page {self.pages}: Stripe lists are newest first, so the server is "
+                    "broken or not Stripe."
+                )
+                raise PaginationError(msg)
 
 
-def iter_pages(client: Client, path: str, params: Params | None = None) -> Iterator[list[Json]]:
-    """Every page's objects of a list, newest first."""
-    cursor = ListCursor(path, params)
+def iter_pages(
+    client: Client, path: str, params: Params | None = None, *, max_objects: int | None = None
+) -> Iterator[list[Json]]:
+    """Every page's objects of a list, newest first (`PaginationError` past ``max_objects``)."""
+    cursor = ListCursor(path, params, max_objects=max_objects)
     while not cursor.done:
         yield cursor.advance(client.get(path, cursor.params(), expect="list"))
 
@@ -151,10 +243,10 @@ def iter_objects(client: Client, path: str, params: Params | None = None) -> Ite
 
 
 async def aiter_pages(
-    client: AsyncClient, path: str, params: Params | None = None
+    client: AsyncClient, path: str, params: Params | None = None, *, max_objects: int | None = None
 ) -> AsyncIterator[list[Json]]:
     """Async twin of `iter_pages`."""
-    cursor = ListCursor(path, params)
+    cursor = ListCursor(path, params, max_objects=max_objects)
     while not cursor.done:
         yield cursor.advance(await client.get(path, cursor.params(), expect="list"))
 

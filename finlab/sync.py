@@ -70,6 +70,9 @@ UNITS = (
 FINAL_ORDER_STATUSES = frozenset({"canceled", "delivered"})
 #: Requests in flight at once; the rate budget decides how fast they start.
 MAX_IN_FLIGHT = 32
+#: Objects of a resource that is replaced whole (held in memory, unlike the batched listings) at most:
+#: a list that says has_more forever raises `PaginationError` there instead of filling the memory.
+MAX_REPLACED = 100_000
 _WHOLE: list[list[int | None]] = [[None, None]]
 
 
@@ -382,7 +385,7 @@ class Syncer:
         else:
             params = {"status": "all"} if unit == "tax.registration" else {}
             objects = []
-            async for page in aiter_pages(self.client, res.list_path, params):
+            async for page in aiter_pages(self.client, res.list_path, params, max_objects=MAX_REPLACED):
                 objects += page
                 progress.page(page)
         if await self._write(self.store.replace, unit, frames.build_raw(res, objects)) is not None:

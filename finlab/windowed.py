@@ -26,6 +26,7 @@ import polars as pl
 
 from finlab import frames, resources, wire
 from finlab.client import AsyncClient
+from finlab.errors import PaginationError
 from finlab.pagination import WINDOW_CONCURRENCY, Page, Window, walk_windows
 
 TRANSACTION = "financial_connections.transaction"
@@ -44,6 +45,7 @@ async def transactions(
     *,
     created: Mapping[str, int] | None = None,
     concurrency: int = WINDOW_CONCURRENCY,
+    max_objects: int | None = None,
 ) -> pl.DataFrame:
     """Every transaction of ``accounts`` with ``start <= transacted_at < end``, as one typed frame.
 
@@ -59,6 +61,8 @@ async def transactions(
         Accounts' ``created`` where already known; the others are retrieved when ``start`` is None.
     concurrency
         Window walks in flight at most.
+    max_objects
+        More transactions than this raise `PaginationError` (None: no cap).
     """
     res = resources.get(TRANSACTION)
     path = res.list_path or ""
@@ -78,7 +82,15 @@ async def transactions(
         return await client.get_as(path, params, readers[index].decoder)
 
     async with contextlib.aclosing(walk_windows(fetch, path, KEY, lists, concurrency=concurrency)) as pages:
+        fetched = 0
         async for index, window, page in pages:
+            fetched += page.count
+            if max_objects is not None and fetched > max_objects:
+                msg = (
+                    f"GET {path} returned more than max_objects={max_objects:,} transactions; stopping. "
+                    "Pass a larger max_objects (or None), or a shorter start..end range."
+                )
+                raise PaginationError(msg)
             if id(window) not in walking:
                 walking[id(window)] = wire.Batches(res, BATCH_ROWS)
             walking[id(window)].add(page.items)

@@ -144,13 +144,15 @@ class PageReader:
         if not objects.height:
             return Page(objects, 0, has_more, None)
         keys = objects.get_column(self.key) if self.key else None
+        ids = objects.get_column("id").to_list()
         return Page(
             objects,
             objects.height,
             has_more,
-            objects.get_column("id")[-1],
+            ids[-1],
             None if keys is None else keys[0],
             None if keys is None else keys[-1],
+            ids,
         )
 
 
