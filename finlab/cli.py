@@ -21,7 +21,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -114,6 +114,7 @@ def _jsonable(value: Any) -> str:
 
 def _status(args: argparse.Namespace) -> int:
     from finlab.store import Store, accounts_in, default_root
+    from finlab.sync import age
 
     root = args.store or default_root()
     if "://" in root:
@@ -127,17 +128,9 @@ def _status(args: argparse.Namespace) -> int:
         print(f"{store.account} ({store.mode}) in {store.base}")
         print(f"  {'resource':<35} {'rows':>8} {'version':>8}  synced")
         for table in store.status():
-            synced = "never" if table.synced_at is None else f"{_ago(table.synced_at)} ago"
+            synced = "never" if table.synced_at is None else f"{age(table.synced_at)} ago"
             print(f"  {table.resource:<35} {table.rows:>8} {table.version:>8}  {synced}")
     return 0
-
-
-def _ago(moment: datetime) -> str:
-    seconds = max(0, int((datetime.now(UTC) - moment).total_seconds()))
-    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds // size} {unit}"
-    return f"{seconds} s"
 
 
 def _app(args: argparse.Namespace) -> int:

@@ -10,7 +10,6 @@ Examples
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 import warnings
@@ -25,7 +24,7 @@ from finlab import frames, resources, windowed
 from finlab.budget import Budget
 from finlab.client import DEFAULT_BASE_URL, AsyncClient, RetryPolicy, check_api_key, key_mode, redact
 from finlab.errors import AuthenticationError, ConfigurationError
-from finlab.pagination import aiter_pages
+from finlab.pagination import aiter_pages, gather_limited
 from finlab.resources import CURRENCY_KEY, PARENT_KEY, STORED, Resource
 from finlab.runner import run_sync
 
@@ -38,7 +37,6 @@ T = TypeVar("T")
 #: Retrieve parents with their first page of line items: one request instead of two for most.
 EXPAND_LINE_ITEMS = {"expand": ["line_items"]}
 #: How many requests may be in flight at once; the rate budget decides how fast they start.
-MAX_IN_FLIGHT = 32
 #: Objects turned into a frame at a time: large enough to amortise the build, small enough for memory.
 BUILD_BATCH = 20_000
 
@@ -455,7 +453,7 @@ class Connection:
             found += check_ids(ids, "tax_", "Tax transaction")
         if payment_intents is not None:
             intents = check_ids(payment_intents, "pi_", "PaymentIntent")
-            associations = await _gather(_find_association(client, pi) for pi in intents)
+            associations = await gather_limited(_find_association(client, pi) for pi in intents)
             found += [tid for association in associations for tid in _committed_transactions(association)]
         if ids is None and payment_intents is None:
             if self._known_tax_ids is None:
@@ -503,17 +501,6 @@ class Connection:
         return self.frame("webhook_endpoint")
 
 
-async def _gather(jobs: Iterable[Awaitable[T]]) -> list[T]:
-    """Run ``jobs`` concurrently, at most `MAX_IN_FLIGHT` at a time, keeping their order."""
-    gate = asyncio.Semaphore(MAX_IN_FLIGHT)
-
-    async def gated(job: Awaitable[T]) -> T:
-        async with gate:
-            return await job
-
-    return list(await asyncio.gather(*(gated(job) for job in jobs)))
-
-
 async def _list(
     client: AsyncClient,
     res: Resource,
@@ -538,7 +525,7 @@ async def _retrieve_all(
     client: AsyncClient, res: Resource, ids: Sequence[str], params: dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:
     paths = [(res.retrieve_path or "").format(id=object_id) for object_id in ids]
-    return await _gather(client.get(path, params, expect=res.object) for path in paths)
+    return await gather_limited(client.get(path, params, expect=res.object) for path in paths)
 
 
 async def _line_items(client: AsyncClient, res: Resource, parents: Sequence[dict[str, Any]]) -> pl.DataFrame:
@@ -559,7 +546,7 @@ async def _line_items(client: AsyncClient, res: Resource, parents: Sequence[dict
             item[CURRENCY_KEY] = parent.get("currency")
         return items
 
-    batches = await _gather(of(parent) for parent in parents)
+    batches = await gather_limited(of(parent) for parent in parents)
     return frames.build(res, [item for batch in batches for item in batch])
 
 

@@ -26,7 +26,7 @@ import polars as pl
 
 from finlab import money
 from finlab.errors import SchemaDriftWarning
-from finlab.resources import MAJOR_SUFFIX, Col, Resource, get
+from finlab.resources import FLAT_KINDS, MAJOR_SUFFIX, Col, Resource, get
 
 _reported: set[tuple[str, ...]] = set()
 _reported_lock = threading.Lock()
@@ -113,14 +113,10 @@ def _column_values(col: Col, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
     return values
 
 
-#: Column kinds whose values are checked for their JSON type before typing.
-_CHECKED_KINDS = frozenset({"str", "int", "time", "money", "bool", "float", "tons", "crypto", "strings"})
-
-
 def _raw_series(res: Resource, col: Col, rows: Sequence[Mapping[str, Any]]) -> pl.Series:
     """The column before typing; values of the wrong type become null, reported once."""
     values = _column_values(col, rows)
-    if col.kind in _CHECKED_KINDS:
+    if col.kind in FLAT_KINDS:
         wrong = [v for v in values if v is not None and not _is_kind(v, col.kind)]
         if wrong:
             _warn_once(

@@ -38,7 +38,16 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -52,6 +61,8 @@ RECENT_IDS = 10_000
 #: Lists whose Stripe reference says "sorted by creation date, with the most recently created ...
 #: appearing first" (the descriptions in Stripe's OpenAPI spec), as `finlab.budget.endpoint_of` keys.
 CREATED_ORDER = frozenset({"/v1/climate/orders"})
+#: Single-object requests (retrieves, association look-ups) a fetch keeps in flight at once.
+MAX_IN_FLIGHT = 32
 #: Window walks at once: twice the ~8 requests in flight that 25 requests/s at 0.3 s a page need.
 WINDOW_CONCURRENCY = 16
 
@@ -405,3 +416,14 @@ class _Walks(Generic[T]):
         cursor.base_params[self.key] = window.bounds()
         self.waiting.extend((index, params, part) for part in reversed(new))
         self.start()
+
+
+async def gather_limited(jobs: Iterable[Awaitable[T]], gate: asyncio.Semaphore | None = None) -> list[T]:
+    """Run ``jobs`` concurrently, at most ``gate`` (default `MAX_IN_FLIGHT`) at a time, in their order."""
+    limit = gate or asyncio.Semaphore(MAX_IN_FLIGHT)
+
+    async def gated(job: Awaitable[T]) -> T:
+        async with limit:
+            return await job
+
+    return list(await asyncio.gather(*(gated(job) for job in jobs)))

@@ -25,6 +25,10 @@ import polars as pl
 from finlab.errors import ConfigurationError
 
 Kind = Literal["str", "int", "bool", "float", "time", "tons", "crypto", "money", "json", "strings", "struct"]
+#: Kinds of a plain value (not a JSON blob or a struct): frames check its JSON type, wire parses it.
+FLAT_KINDS: frozenset[str] = frozenset(
+    {"str", "int", "bool", "float", "time", "tons", "crypto", "money", "strings"}
+)
 
 #: Polars types per column kind; "money" adds a ``<name>_major`` Decimal column next to the Int64.
 DTYPES: dict[str, pl.DataType] = {

@@ -44,7 +44,7 @@ import polars as pl
 from finlab import frames, resources
 from finlab.client import AsyncClient
 from finlab.errors import ConfigurationError, InvalidRequestError, PaginationError, StripeError
-from finlab.pagination import PAGE_LIMIT, aiter_pages
+from finlab.pagination import MAX_IN_FLIGHT, PAGE_LIMIT, aiter_pages, gather_limited
 from finlab.resources import CURRENCY_KEY, PARENT_KEY, STORED
 from finlab.store import AsOf, StateRow, Store, parse_as_of, sync_unit
 
@@ -69,7 +69,6 @@ UNITS = (
 )
 FINAL_ORDER_STATUSES = frozenset({"canceled", "delivered"})
 #: Requests in flight at once; the rate budget decides how fast they start.
-MAX_IN_FLIGHT = 32
 #: Objects of a resource that is replaced whole (held in memory, unlike the batched listings) at most:
 #: a list that says has_more forever raises `PaginationError` there instead of filling the memory.
 MAX_REPLACED = 100_000
@@ -368,13 +367,6 @@ class Syncer:
         async with self._write_lock:
             return await asyncio.to_thread(method, *args)
 
-    async def _gather(self, jobs: Iterable[Awaitable[T]]) -> list[T]:
-        async def gated(job: Awaitable[T]) -> T:
-            async with self._gate:
-                return await job
-
-        return list(await asyncio.gather(*(gated(job) for job in jobs)))
-
     # -- small resources: replaced when they changed ------------------------------------------------
 
     async def _replace(self, unit: str, progress: _Progress) -> list[Json]:
@@ -546,7 +538,7 @@ class Syncer:
                 break
         if stopped and waiting:
             paths = [(res.retrieve_path or "").format(id=order_id) for order_id in sorted(waiting)]
-            orders = await self._gather(self.client.get(p, expect=res.object) for p in paths)
+            orders = await gather_limited((self.client.get(p, expect=res.object) for p in paths), self._gate)
             progress.page(orders, pages=len(orders))
             await self._upsert_changed(res.object, orders, known, progress)
 
@@ -573,7 +565,7 @@ class Syncer:
         progress.total(len(missing))
         for start in range(0, len(missing), self.tax_batch):
             chunk = missing[start : start + self.tax_batch]
-            parents = await self._gather(self._tax_transaction(tax_id) for tax_id in chunk)
+            parents = await gather_limited((self._tax_transaction(tax_id) for tax_id in chunk), self._gate)
             progress.page(parents, pages=len(parents))
             await self._write(self.store.append, TAX, frames.build_raw(TAX, parents))
             await self._write(self.store.append, LINE_ITEM, frames.build_raw(LINE_ITEM, _line_items(parents)))
@@ -767,7 +759,7 @@ class LocalStore:
         if (resource, version, synced) in self._told:
             return
         self._told.add((resource, version, synced))
-        when = "never synced" if synced is None else f"synced {_age(synced)} ago"
+        when = "never synced" if synced is None else f"synced {age(synced)} ago"
         print(
             f"finlab: {resource} from the store (version {version}, {when}); "
             "stripe.sync() fetches what changed.",
@@ -775,7 +767,8 @@ class LocalStore:
         )
 
 
-def _age(moment: datetime) -> str:
+def age(moment: datetime) -> str:
+    """How long ago ``moment`` was, in its largest whole unit: ``3 hours``, ``45 s``."""
     seconds = max(0, int((datetime.now(UTC) - moment).total_seconds()))
     for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60)):
         if seconds >= size:

@@ -33,9 +33,8 @@ import polars as pl
 from finlab import frames
 from finlab.client import Decoder, json_object
 from finlab.pagination import Page, dict_page
-from finlab.resources import Resource
+from finlab.resources import FLAT_KINDS, Resource
 
-_PLAIN_KINDS = frozenset({"str", "int", "bool", "float", "time", "money", "tons", "crypto", "strings"})
 _LIST = json_object("list")
 
 
@@ -45,7 +44,7 @@ def is_flat(res: Resource) -> bool:
     nested_under = {path[:depth] for path in paths for depth in range(1, len(path))}
     return (
         ("id",) in paths
-        and all(col.derive is None and col.kind in _PLAIN_KINDS for col in res.columns)
+        and all(col.derive is None and col.kind in FLAT_KINDS for col in res.columns)
         and not nested_under.intersection(paths)
     )
 

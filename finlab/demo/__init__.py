@@ -6,10 +6,11 @@ requests from it (with injected `Faults` if asked) and `serve` puts it on a loca
 imported here so that running it as a module stays clean.
 """
 
+from finlab.client import API_VERSION
 from finlab.demo.dataset import Dataset, default_dataset, load, write
 from finlab.demo.faults import Faults
 from finlab.demo.loopback import LoopbackServer, serve
-from finlab.demo.server import API_VERSION, DEMO_API_KEY, DemoStripe, RecordedRequest, mask_key
+from finlab.demo.server import DEMO_API_KEY, DemoStripe, RecordedRequest, mask_key
 
 __all__ = [
     "API_VERSION",

@@ -34,11 +34,11 @@ from typing import ClassVar
 
 import httpx
 
+from finlab.client import API_VERSION
 from finlab.demo.dataset import ACCOUNT, REFRESH_PREFIX, TRANSACTION, Dataset, Json
 from finlab.demo.faults import Faults
 from finlab.demo.limits import Limits
 
-API_VERSION = "2026-07-29.dahlia"
 #: The bundled demo account's restricted test key (public: it only opens the demo server).
 DEMO_API_KEY = "rk_test_51FinlabDemoAccount0fflineNotebooksSyntheticData7"
 DEMO_ACCOUNT_ID = "acct_1FinlabDemo000000"
