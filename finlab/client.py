@@ -58,7 +58,7 @@ class BodyError(Exception):
 Failure = httpx.TransportError | httpx.DecodingError | BodyError
 
 
-class Budget(Protocol):
+class RateGate(Protocol):
     """What the client needs from a rate budget (see :mod:`finlab.budget`)."""
 
     def acquire(self, path: str) -> float:
@@ -307,7 +307,7 @@ class RequestPolicy:
         outcome: httpx.Response | Failure,
         path: str,
         attempt: int,
-        budget: Budget | None,
+        budget: RateGate | None,
         decoder: Decoder[T],
     ) -> T | Retry:
         """Decide what one attempt's outcome means: the decoded body, a `Retry`, or a raised error."""
@@ -626,7 +626,7 @@ class Client:
         base_url: str = DEFAULT_BASE_URL,
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
-        budget: Budget | None = None,
+        budget: RateGate | None = None,
     ) -> None:
         retry = retry or RetryPolicy()
         self.policy = RequestPolicy(
@@ -714,7 +714,7 @@ class AsyncClient:
         base_url: str = DEFAULT_BASE_URL,
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
-        budget: Budget | None = None,
+        budget: RateGate | None = None,
         max_connections: int = 64,
     ) -> None:
         retry = retry or RetryPolicy()

@@ -30,7 +30,7 @@ from finlab.runner import run_sync
 
 if TYPE_CHECKING:
     from finlab.store import AsOf, Store
-    from finlab.sync import LocalStore, SyncReport
+    from finlab.sync import StoreView, SyncReport
 
 T = TypeVar("T")
 
@@ -263,15 +263,15 @@ class Connection:
             self._local = self._local_store(default_root())
         return self._local.sync(resources, progress=progress)
 
-    def _local_store(self, root: str) -> LocalStore:
-        from finlab.sync import LocalStore
+    def _local_store(self, root: str) -> StoreView:
+        from finlab.sync import StoreView
 
         livemode, known = self.livemode, self._known_tax_ids
-        return LocalStore(
+        return StoreView(
             root, self._run, stripe_account=self.stripe_account, livemode=livemode, known_tax_ids=known
         )
 
-    def _from_store(self, resource: str, as_of: AsOf, filtered: bool = False) -> LocalStore | None:
+    def _from_store(self, resource: str, as_of: AsOf, filtered: bool = False) -> StoreView | None:
         """The store to read ``resource`` from, or None to fetch it from Stripe."""
         usable = self._local is not None and resource in STORED and not filtered
         if as_of is not None and not usable:

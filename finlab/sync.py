@@ -642,14 +642,14 @@ def _cheaper_by_id(waiting: set[str], depth: Mapping[str, int], seen: int) -> bo
 # -- the connection's view of its store -----------------------------------------------------------
 
 
-class Runner(Protocol):
+class RunJob(Protocol):
     """Runs one fetch job on a fresh client (`finlab.Connection._run`)."""
 
     def __call__(self, job: Callable[[AsyncClient], Awaitable[T]], /) -> T:
         """Return the job's result."""
 
 
-class LocalStore:
+class StoreView:
     """A connection's store: opened on first use, synced on demand, read with a freshness note.
 
     Parameters
@@ -669,7 +669,7 @@ class LocalStore:
     def __init__(
         self,
         root: str,
-        run: Runner,
+        run: RunJob,
         *,
         stripe_account: str | None,
         livemode: bool,
