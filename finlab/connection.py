@@ -22,7 +22,15 @@ import polars as pl
 
 from finlab import frames, resources, windowed
 from finlab.budget import Budget
-from finlab.client import DEFAULT_BASE_URL, AsyncClient, RetryPolicy, check_api_key, key_mode, redact
+from finlab.client import (
+    DEFAULT_BASE_URL,
+    AsyncClient,
+    RequestPolicy,
+    RetryPolicy,
+    check_api_key,
+    key_mode,
+    redact,
+)
 from finlab.errors import AuthenticationError, ConfigurationError
 from finlab.pagination import aiter_pages, gather_limited
 from finlab.resources import CURRENCY_KEY, PARENT_KEY, STORED, Resource
@@ -213,7 +221,8 @@ class Connection:
         self.budget = budget
         self.is_demo = is_demo
         self._known_tax_ids = known_tax_ids
-        self._client().policy  # noqa: B018  (validates base_url and stripe_account now, not later)
+        # Checks the key, base_url and stripe_account now, without opening a client.
+        RequestPolicy(self._api_key, stripe_account=stripe_account, base_url=base_url, retry=self.retry)
         self._local = None if store is None else self._local_store(os.fspath(store))
 
     def __repr__(self) -> str:
