@@ -38,13 +38,14 @@ THREE_DECIMAL = frozenset("bhd jod kwd omr tnd".split())
 KNOWN_CURRENCIES = (
     ZERO_DECIMAL
     | THREE_DECIMAL
+    | TWO_DECIMAL_WHOLE_UNITS
     | frozenset(
         """aed afn all amd ang aoa ars aud awg azn bam bbd bdt bgn bmd bnd bob brl bsd bwp byn bzd
         cad cdf chf cny cop crc cve czk dkk dop dzd egp etb eur fjd fkp gbp gel gip gmd gtq gyd hkd
-        hnl htg huf idr ils inr isk jmd kes kgs khr kyd kzt lak lbp lkr lrd lsl mad mdl mkd mmk mnt
+        hnl htg huf idr ils inr jmd kes kgs khr kyd kzt lak lbp lkr lrd lsl mad mdl mkd mmk mnt
         mop mur mvr mwk mxn myr mzn nad ngn nio nok npr nzd pab pen pgk php pkr pln qar ron rsd rub
         sar sbd scr sek sgd shp sle sos srd std szl thb tjs top try ttd twd tzs uah usd usdc uyu uzs
-        wst xcd yer zar zmw ugx""".split()
+        wst xcd yer zar zmw""".split()
     )
 )
 
