@@ -20,14 +20,23 @@ import functools
 import os
 import ssl
 import time
-import zlib
 from typing import Any, TypeVar
 
 import httpx
 
-from finlab import errors
+from finlab import errors, resources
+from finlab.body import Body, late
 from finlab.codec import Decoder, Params, encode_params, json_object
-from finlab.policy import BodyError, Failure, RateGate, RequestPolicy, RequestStats, Retry
+from finlab.policy import (
+    CREATE_MARK,
+    CREATE_PATH,
+    BodyError,
+    Failure,
+    RateGate,
+    RequestPolicy,
+    RequestStats,
+    Retry,
+)
 from finlab.settings import (
     API_VERSION,
     DEFAULT_BASE_URL,
@@ -44,8 +53,12 @@ T = TypeVar("T")
 
 
 def check_outgoing(request: httpx.Request) -> None:
-    """The last check as a request leaves, whatever built it: GET only, and https off loopback."""
-    if request.method != "GET":
+    """The last check as a request leaves, whatever built it: GET only, and https off loopback.
+
+    The one exception is the POST `RequestPolicy.build_create` makes (a report run, when asked).
+    """
+    create = request.url.path == CREATE_PATH and request.extensions.get(CREATE_MARK) is True
+    if request.method != "GET" and not (request.method == "POST" and create):
         msg = f"finlab only reads: refusing to send {request.method} {request.url.path}. Only GET is allowed."
         raise errors.ConfigurationError(msg)
     if request.url.scheme != "https" and not (request.url.scheme == "http" and is_loopback(request.url.host)):
@@ -73,6 +86,7 @@ def _settings(config: ClientConfig) -> dict[str, Any]:
     return {
         "stripe_account": config.stripe_account,
         "base_url": config.base_url,
+        "files_url": config.files_url,
         "retry": config.retry,
         "limits": config.limits,
         "transport": config.transport,
@@ -80,66 +94,8 @@ def _settings(config: ClientConfig) -> dict[str, Any]:
     }
 
 
-class _Body:
-    """One answer's body as it streams in: gunzipped here, so its size is known at every step.
-
-    Chunks are inflated 1 MB at a time, never past the room left under ``max_body``: a gzip bomb costs
-    about ``max_body`` of memory, never what it would unpack to.
-    """
-
-    def __init__(self, response: httpx.Response, limits: ReadLimits) -> None:
-        encoding = response.headers.get("content-encoding", "identity").strip().lower()
-        if response.is_stream_consumed:  # an in-process answer (MockTransport) comes read and decoded
-            encoding = "identity"
-        if encoding not in _ENCODINGS:
-            msg = f"came encoded as {encoding!r}, which finlab did not ask for"
-            raise BodyError(msg, reason="encoding")
-        self._inflate = None if encoding == "identity" else zlib.decompressobj(zlib.MAX_WBITS | 32)
-        self._response, self._cap = response, limits.max_body
-        self._parts: list[bytes] = []
-        self._size = 0
-
-    def add(self, raw: bytes) -> None:
-        """Take the next bytes off the wire; `BodyError` once the body is over ``max_body``."""
-        if self._inflate is None:
-            self._keep(raw)
-            return
-        while raw:
-            try:
-                data = self._inflate.decompress(raw, min(_STEP, self._cap - self._size + 1))
-            except zlib.error as exc:
-                msg = f"broken gzip body: {exc}"
-                raise httpx.DecodingError(msg) from None
-            self._keep(data)
-            raw = self._inflate.unconsumed_tail
-
-    def _keep(self, data: bytes) -> None:
-        self._size += len(data)
-        if self._size > self._cap:
-            msg = f"was larger than {self._cap:,} bytes (decompressed) and was not read further"
-            raise BodyError(msg, reason="too_large")
-        self._parts.append(data)
-
-    def whole(self) -> httpx.Response:
-        """The response with the body read, decompressed."""
-        response = self._response
-        headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _STREAM_HEADERS]
-        content = b"".join(self._parts)
-        return httpx.Response(
-            response.status_code, headers=headers, content=content, request=response.request
-        )
-
-
-#: Bytes inflated at a time.
-_STEP = 2**20
-#: What finlab accepts (``Accept-Encoding``) and can inflate within the cap.
-_ENCODINGS = frozenset({"identity", "gzip", "x-gzip"})
-_STREAM_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
-
-
-def _late(limits: ReadLimits) -> BodyError:
-    msg = f"did not arrive in full within {limits.deadline:g} s (ReadLimits.deadline)"
-    return BodyError(msg, reason="deadline")
+#: A file's contents as they come (the policy refuses error statuses before this sees them).
+_CONTENTS: Decoder[bytes] = Decoder(lambda content: content, "a file's contents")
 
 
 def _timeout(limits: ReadLimits) -> httpx.Timeout:
@@ -164,8 +120,9 @@ class Client:
         A secret or restricted key; defaults to ``STRIPE_API_KEY``.
     stripe_account
         Optional connected account (``acct_...``) sent as ``Stripe-Account``.
-    base_url
-        https, or http to a loopback test server.
+    base_url, files_url
+        The API's host and the files host (default ``https://files.stripe.com``): https, or http to a
+        loopback test server.
     retry, limits
         Retries and backoff (`RetryPolicy`); timeouts, deadline and body cap (`ReadLimits`).
     transport
@@ -182,6 +139,7 @@ class Client:
         *,
         stripe_account: str | None = None,
         base_url: str = DEFAULT_BASE_URL,
+        files_url: str | None = None,
         retry: RetryPolicy | None = None,
         limits: ReadLimits | None = None,
         transport: httpx.BaseTransport | None = None,
@@ -191,6 +149,7 @@ class Client:
             api_key,
             stripe_account=stripe_account,
             base_url=base_url,
+            files_url=files_url,
             retry=retry,
             limits=limits,
             transport=transport,
@@ -253,11 +212,11 @@ class Client:
         deadline = time.monotonic() + limits.deadline
         response = self._http.send(request, stream=True)
         try:
-            body = _Body(response, limits)
+            body = Body(response, limits.max_body)
             for chunk in [response.content] if response.is_stream_consumed else response.iter_raw():
                 body.add(chunk)
                 if time.monotonic() > deadline:
-                    raise _late(limits)
+                    raise late(limits)
         finally:
             response.close()
         return body.whole()
@@ -282,6 +241,7 @@ class AsyncClient:
         *,
         stripe_account: str | None = None,
         base_url: str = DEFAULT_BASE_URL,
+        files_url: str | None = None,
         retry: RetryPolicy | None = None,
         limits: ReadLimits | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -292,6 +252,7 @@ class AsyncClient:
             api_key,
             stripe_account=stripe_account,
             base_url=base_url,
+            files_url=files_url,
             retry=retry,
             limits=limits,
             transport=transport,
@@ -330,8 +291,26 @@ class AsyncClient:
         """GET ``path`` and return its body as ``decoder`` reads it (retried while malformed)."""
         return await self._send("GET", path, params, decoder)
 
+    async def create_report_run(self, params: Params) -> dict[str, Any]:
+        """POST a report run: the one write finlab may send, only for ``tax_report(..., create=True)``."""
+        request = self.policy.build_create(CREATE_PATH, params)
+        limits = self.policy.config.limits
+        return await self._exchange(
+            request, CREATE_PATH, json_object("reporting.report_run"), limits.max_body
+        )
+
+    async def download(self, file_id: str) -> bytes:
+        """The contents of a file (a report run's result) from the files host, up to `ReadLimits.max_file`."""
+        path = f"/v1/files/{resources.check_id(file_id, 'File')}/contents"
+        request = self.policy.build("GET", path, None, host=self.policy.config.files_url)
+        return await self._exchange(request, path, _CONTENTS, self.policy.config.limits.max_file)
+
     async def _send(self, method: str, path: str, params: Params | None, decoder: Decoder[T]) -> T:
         request = self.policy.build(method, path, params)
+        return await self._exchange(request, path, decoder, self.policy.config.limits.max_body)
+
+    async def _exchange(self, request: httpx.Request, path: str, decoder: Decoder[T], cap: int) -> T:
+        """Send ``request`` until its answer is decoded, retrying as the policy says."""
         attempt = 0
         while True:
             attempt += 1
@@ -339,7 +318,7 @@ class AsyncClient:
                 await self.budget.acquire_async(path)
             self.policy.stats.requests += 1
             try:
-                outcome: httpx.Response | Failure = await self._fetch(request)
+                outcome: httpx.Response | Failure = await self._fetch(request, cap)
             except (httpx.TransportError, httpx.DecodingError, BodyError) as exc:
                 outcome = exc
             verdict = self.policy.settle(outcome, path, attempt, self.budget, decoder)
@@ -347,14 +326,14 @@ class AsyncClient:
                 return verdict
             await asyncio.sleep(verdict.delay)
 
-    async def _fetch(self, request: httpx.Request) -> httpx.Response:
-        """Send ``request`` and read its body within `ReadLimits.max_body` and `ReadLimits.deadline`."""
+    async def _fetch(self, request: httpx.Request, cap: int) -> httpx.Response:
+        """Send ``request`` and read its body within ``cap`` bytes and `ReadLimits.deadline`."""
         limits = self.policy.config.limits
         try:
             async with asyncio.timeout(limits.deadline):
                 response = await self._http.send(request, stream=True)
                 try:
-                    body = _Body(response, limits)
+                    body = Body(response, cap)
                     if response.is_stream_consumed:
                         body.add(response.content)
                     else:
@@ -363,7 +342,7 @@ class AsyncClient:
                 finally:
                     await response.aclose()
         except TimeoutError:
-            raise _late(limits) from None
+            raise late(limits) from None
         return body.whole()
 
     async def aclose(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -20,8 +21,21 @@ from finlab.settings import API_VERSION, ClientConfig, redact
 
 #: Every path finlab reads: no segment can hold ``..``, ``?``, ``#``, whitespace or a control character.
 _PATH = re.compile(r"/v1(/[A-Za-z0-9_]+)+")
+#: The one path finlab may ever POST to, and only when asked (``tax_report(..., create=True)``).
+CREATE_PATH = "/v1/reporting/report_runs"
+#: The request extension `RequestPolicy.build_create` marks that POST with.
+CREATE_MARK = "finlab_create"
 
 log = logging.getLogger("finlab.client")
+
+
+def _checked_path(path: str) -> str:
+    """``path`` if it is a Stripe path (the last guard for ids in paths, wherever they came from)."""
+    if not _PATH.fullmatch(path):
+        msg = f"Stripe paths are /v1/ then segments of letters, digits and underscores, got {path!r:.120}."
+        raise errors.ConfigurationError(msg)
+    return path
+
 
 T = TypeVar("T")
 
@@ -112,18 +126,35 @@ class RequestPolicy:
             headers["Stripe-Account"] = self.config.stripe_account
         return headers
 
-    def build(self, method: str, path: str, params: Params | None) -> httpx.Request:
-        """The GET request for ``path``; any other method raises before anything is sent."""
+    def build(
+        self, method: str, path: str, params: Params | None, *, host: str | None = None
+    ) -> httpx.Request:
+        """The GET request for ``path`` (on ``host``, default the API); any other method raises first."""
         if method.upper() != "GET":
             msg = f"finlab only reads: refusing to send {method.upper()} {path}. Only GET is allowed."
             raise errors.ConfigurationError(msg)
-        if not _PATH.fullmatch(path):  # the last guard for ids in paths, wherever they came from
-            msg = (
-                f"Stripe paths are /v1/ then segments of letters, digits and underscores, got {path!r:.120}."
-            )
-            raise errors.ConfigurationError(msg)
         query = httpx.QueryParams(tuple(encode_params(params or {})))
-        return httpx.Request("GET", self.config.base_url + path, params=query, headers=self.headers())
+        url = (host or self.config.base_url) + _checked_path(path)
+        return httpx.Request("GET", url, params=query, headers=self.headers())
+
+    def build_create(self, path: str, params: Params) -> httpx.Request:
+        """The one write finlab may send: POST `CREATE_PATH` (a report run), with an idempotency key.
+
+        The request is marked (`CREATE_MARK`) so that the last check as it leaves lets it through;
+        a POST anywhere else, or one not built here, is refused there.
+        """
+        if path != CREATE_PATH:
+            msg = f"finlab only reads: refusing to send POST {path}. The one write is POST {CREATE_PATH}."
+            raise errors.ConfigurationError(msg)
+        headers = {**self.headers(), "Idempotency-Key": str(uuid.uuid4())}  # a retry creates no second run
+        body = httpx.QueryParams(tuple(encode_params(params)))
+        return httpx.Request(
+            "POST",
+            self.config.base_url + path,
+            content=str(body).encode(),
+            headers={**headers, "Content-Type": "application/x-www-form-urlencoded"},
+            extensions={CREATE_MARK: True},
+        )
 
     def settle(
         self,

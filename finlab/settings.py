@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 #: The Stripe API version every request pins (``Stripe-Version``).
 API_VERSION = "2026-07-29.dahlia"
 DEFAULT_BASE_URL = "https://api.stripe.com"
+#: Where Stripe serves file contents (report results): the only host besides the API's finlab talks to.
+DEFAULT_FILES_URL = "https://files.stripe.com"
 KEY_PATTERN = re.compile(r"^(sk|rk)_(test|live)_[A-Za-z0-9]{8,}$")
 
 
@@ -122,12 +124,15 @@ class ReadLimits:
     max_body
         Bytes of one answer finlab reads at most, counted after decompression (a Stripe page of 100
         objects is well under 1 MB): a bigger body, such as a gzip bomb, fails as soon as it is.
+    max_file
+        The same for a file download (a report run's CSV from the files host).
     """
 
     timeout: float = 60.0
     connect_timeout: float = 10.0
     deadline: float = 120.0
     max_body: int = 64 * 2**20
+    max_file: int = 2**30
 
 
 @dataclass(frozen=True)
@@ -140,8 +145,8 @@ class ClientConfig:
         A secret or restricted key.
     stripe_account
         Optional connected account (``acct_...``) sent as ``Stripe-Account``.
-    base_url
-        https, or http to a loopback test server.
+    base_url, files_url
+        The API's and the files' host: https, or http to a loopback test server.
     retry, limits
         Retries, and how long and how much of an answer to read.
     transport
@@ -153,6 +158,7 @@ class ClientConfig:
     api_key: str = field(repr=False)
     stripe_account: str | None = None
     base_url: str = DEFAULT_BASE_URL
+    files_url: str = field(default=DEFAULT_FILES_URL, repr=False)
     retry: RetryPolicy = field(default_factory=RetryPolicy, repr=False)
     limits: ReadLimits = field(default_factory=ReadLimits, repr=False)
     transport: Any = field(default=None, repr=False, compare=False)
@@ -162,6 +168,7 @@ class ClientConfig:
         check_api_key(self.api_key)
         object.__setattr__(self, "stripe_account", check_stripe_account(self.stripe_account))
         object.__setattr__(self, "base_url", check_base_url(self.base_url))
+        object.__setattr__(self, "files_url", check_base_url(self.files_url))
 
     def __repr__(self) -> str:
         return (

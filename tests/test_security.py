@@ -415,3 +415,56 @@ def test_store_files_are_readable_by_the_user_only(
     for path in paths:
         mode = stat.S_IMODE(path.stat().st_mode)
         assert 0 == mode & 0o077, f"{path} is {oct(mode)}: others may read it"
+
+
+def test_the_one_post_is_a_report_run_built_by_the_policy() -> None:
+    """POST /v1/reporting/report_runs leaves only as `create_report_run` builds it; no other write does."""
+    seen: list[httpx.Request] = []
+
+    def stripe(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(
+            200, json={"object": "reporting.report_run", "id": "frr_1", "status": "pending"}
+        )
+
+    async def attempts() -> None:
+        async with AsyncClient(SECRET, transport=httpx.MockTransport(stripe), retry=FAST) as client:
+            run = await client.create_report_run({"report_type": "tax.transactions.itemized.2"})
+            assert "frr_1" == run["id"]
+            with pytest.raises(errors.ConfigurationError, match="The one write is POST /v1/reporting"):
+                client.policy.build_create("/v1/refunds", {"amount": 1})
+            unmarked = httpx.Request(
+                "POST", "https://api.stripe.com/v1/reporting/report_runs", content=b"x=1"
+            )
+            with pytest.raises(errors.ConfigurationError, match="refusing to send POST"):
+                await client._http.send(unmarked)  # the same path, not built by the policy: refused
+            marked = client.policy.build_create("/v1/reporting/report_runs", {})
+            elsewhere = httpx.Request(
+                "POST", "https://api.stripe.com/v1/refunds", extensions=marked.extensions
+            )
+            with pytest.raises(errors.ConfigurationError, match="refusing to send POST"):
+                await client._http.send(elsewhere)  # the mark does not carry to another path
+
+    asyncio.run(attempts())
+    assert [("POST", "/v1/reporting/report_runs")] == [(r.method, r.url.path) for r in seen]
+    assert "report_type=tax.transactions.itemized.2" == seen[0].content.decode()
+    assert seen[0].headers["Idempotency-Key"]  # a retried create makes no second run
+
+
+def test_file_contents_come_from_the_files_host_only() -> None:
+    seen: list[httpx.Request] = []
+
+    def hosts(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content=b"a,b\n1,2\n")
+
+    async def download() -> bytes:
+        async with AsyncClient(SECRET, transport=httpx.MockTransport(hosts), retry=FAST) as client:
+            with pytest.raises(errors.ConfigurationError):
+                await client.download("file_../../v1/charges")
+            return await client.download("file_123")
+
+    assert b"a,b\n1,2\n" == asyncio.run(download())
+    assert ["https://files.stripe.com/v1/files/file_123/contents"] == [str(r.url) for r in seen]
+    with pytest.raises(errors.ConfigurationError, match="https"):
+        AsyncClient(SECRET, files_url="http://files.example.com")
