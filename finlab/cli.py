@@ -25,13 +25,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from finlab.errors import FinlabError, StoreError
+from finlab.errors import ConfigurationError, FinlabError, StoreError
 
 if TYPE_CHECKING:
     import polars as pl
 
     from finlab.connection import Connection
     from finlab.store import Store
+
+    #: What ``add_subparsers`` returns: each ``_add_*`` adds one command to it.
+    Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 Command = Callable[[argparse.Namespace], int]
 FORMATS = ("parquet", "csv", "ndjson")
@@ -135,12 +138,8 @@ def _status(args: argparse.Namespace) -> int:
 
 def _app(args: argparse.Namespace) -> int:
     """Serve the app notebook with Voilà: dashboards only, no code; the demo account unless ``--live``."""
-    import os
-    import secrets
-    import subprocess
     from pathlib import Path
 
-    from finlab.errors import ConfigurationError
     from finlab.extras import require
 
     require("app")
@@ -149,22 +148,38 @@ def _app(args: argparse.Namespace) -> int:
     if not notebook.is_file():
         msg = f"No app notebook at {notebook}: pass --notebook PATH."
         raise ConfigurationError(msg)
+    env = _app_environment(args.live)
+    host = args.host or "127.0.0.1"
+    account = "STRIPE_API_KEY's account" if args.live else "the demo account"
+    url = f"http://{host}:{args.port}/?token={env[TOKEN_VARIABLE]}"
+    print(f"finlab app: {account} on {url} (Ctrl-C stops it)", flush=True)
+    return _serve(_voila_command(args, str(notebook), host), env)
+
+
+def _app_environment(live: bool) -> dict[str, str]:
+    """The app's environment: the key only with ``--live``, and the token (made here if unset)."""
+    import secrets
+
     env = dict(os.environ)
-    if args.live:
+    if live:
         if not env.get("STRIPE_API_KEY"):
             msg = "--live reads STRIPE_API_KEY, which is not set: set it, or leave out --live for the demo."
             raise ConfigurationError(msg)
     else:  # the bundled demo account: no key, no store, no other base URL
         for name in ("STRIPE_API_KEY", "FINLAB_STORE", "FINLAB_API_BASE"):
             env.pop(name, None)
-    token = env.get(TOKEN_VARIABLE) or secrets.token_urlsafe(32)
-    env[TOKEN_VARIABLE] = token  # in the environment: a command line is visible to every local user
-    host = args.host or "127.0.0.1"
+    # In the environment: a command line is visible to every local user.
+    env[TOKEN_VARIABLE] = env.get(TOKEN_VARIABLE) or secrets.token_urlsafe(32)
+    return env
+
+
+def _voila_command(args: argparse.Namespace, notebook: str, host: str) -> list[str]:
+    """The command line of Voilà behind the token, the Host check and the idle-kernel culler."""
     command = [
         sys.executable,
         "-m",
-        "finlab.app",  # Voilà behind the token, the Host check and the idle-kernel culler
-        str(notebook),
+        "finlab.app",
+        notebook,
         f"--port={args.port}",
         f"--Voila.ip={host}",
         "--Voila.port_retries=0",
@@ -178,8 +193,13 @@ def _app(args: argparse.Namespace) -> int:
         command += ["--preheat_kernel=True", "--pool_size=1"]
     if not args.open:
         command.append("--no-browser")
-    account = "STRIPE_API_KEY's account" if args.live else "the demo account"
-    print(f"finlab app: {account} on http://{host}:{args.port}/?token={token} (Ctrl-C stops it)", flush=True)
+    return command
+
+
+def _serve(command: list[str], env: dict[str, str]) -> int:
+    """Run the server until it exits, or until Ctrl-C (which it receives too) has shut it down."""
+    import subprocess
+
     server = subprocess.Popen(command, env=env)
     try:
         return server.wait()
@@ -194,10 +214,7 @@ def _app(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     """Write the offline HTML report and PNG/SVG charts; the demo account unless ``--live``."""
-    import os
-
     from finlab.connection import connect
-    from finlab.errors import ConfigurationError
     from finlab.report import write_report
 
     if args.live and not os.environ.get("STRIPE_API_KEY"):
@@ -210,11 +227,22 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Help of every command's ``--store``.
+STORE_HELP = "store directory or s3:// URI (default: $FINLAB_STORE, else ~/.finlab)"
+#: Help of ``--live`` on the commands that read the demo account by default.
+LIVE_HELP = "read STRIPE_API_KEY's account, not the demo"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, one sub-command per job."""
     parser = argparse.ArgumentParser(prog="finlab", description="Stripe money data as typed Polars frames.")
     commands = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_demo_server, _add_sync, _add_export, _add_status, _add_app, _add_report):
+        add(commands)
+    return parser
 
+
+def _add_demo_server(commands: Subcommands) -> None:
     demo = commands.add_parser("demo-server", help="serve the bundled demo account as a fake Stripe")
     demo.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     demo.add_argument("--port", type=int, default=12111, help="port (default 12111; 0 picks a free one)")
@@ -228,15 +256,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(run=_demo_server)
 
-    store_help = "store directory or s3:// URI (default: $FINLAB_STORE, else ~/.finlab)"
+
+def _add_sync(commands: Subcommands) -> None:
     sync = commands.add_parser("sync", help="fetch what changed since the last sync into the local store")
     sync.add_argument(
         "resources", nargs="*", metavar="RESOURCE", help="e.g. transactions climate.order (default: all)"
     )
-    sync.add_argument("--store", help=store_help)
+    sync.add_argument("--store", help=STORE_HELP)
     sync.add_argument("--quiet", action="store_true", help="no progress bars")
     sync.set_defaults(run=_sync)
 
+
+def _add_export(commands: Subcommands) -> None:
     export = commands.add_parser("export", help="write a stored frame to parquet, csv or ndjson")
     export.add_argument("resource", metavar="RESOURCE", help="e.g. financial_connections.transaction")
     export.add_argument(
@@ -249,13 +280,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--as-of", help="a Delta version (see `finlab status`) or an ISO datetime with offset"
     )
     export.add_argument("--output", "-o", help="file to write (default: RESOURCE.FORMAT here)")
-    export.add_argument("--store", help=store_help)
+    export.add_argument("--store", help=STORE_HELP)
     export.set_defaults(run=_export)
 
+
+def _add_status(commands: Subcommands) -> None:
     status = commands.add_parser("status", help="what is stored, how fresh each table is, its version")
-    status.add_argument("--store", help=store_help)
+    status.add_argument("--store", help=STORE_HELP)
     status.set_defaults(run=_status)
 
+
+def _add_app(commands: Subcommands) -> None:
     app = commands.add_parser("app", help="serve the dashboards as a web app (Voilà) on loopback")
     app.add_argument(
         "--host",
@@ -263,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
         "given, any Host name is accepted (the token is still required)",
     )
     app.add_argument("--port", type=int, default=8866, help="port (default 8866)")
-    app.add_argument("--live", action="store_true", help="read STRIPE_API_KEY's account, not the demo")
+    app.add_argument("--live", action="store_true", help=LIVE_HELP)
     app.add_argument("--notebook", help="the notebook to serve (default: the one finlab ships)")
     app.add_argument("--open", action="store_true", help="open the app in a web browser")
     app.add_argument(
@@ -281,12 +316,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     app.set_defaults(run=_app)
 
+
+def _add_report(commands: Subcommands) -> None:
     report = commands.add_parser("report", help="write an offline HTML report with PNG and SVG charts")
     report.add_argument("--out", default="finlab-report", help="directory to write (default: finlab-report)")
     report.add_argument("--timezone", default="UTC", help="IANA timezone of periods and dates (default UTC)")
-    report.add_argument("--live", action="store_true", help="read STRIPE_API_KEY's account, not the demo")
+    report.add_argument("--live", action="store_true", help=LIVE_HELP)
     report.set_defaults(run=_report)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -86,15 +86,27 @@ def _per_currency(flows: pl.DataFrame) -> pl.DataFrame:
 
 
 def _panel(data: alt.NamedData, currency: str) -> alt.LayerChart:
+    """One currency's panel: flow bars and the net line on the left axis, the balance on the right."""
     base = alt.Chart()
     flow_axis = alt.Axis(title=currency_title("In / out / net", currency))
-    bars = (
+    title = f"Cash flow, {currency.upper()}" if currency else "Cash flow"
+    flows_and_net = alt.LayerChart(
+        layer=[_flow_bars(base, flow_axis, currency), _net_line(base, flow_axis, currency)]
+    )
+    layered = alt.LayerChart(layer=[flows_and_net, _balance_line(base, currency)], data=data, title=title)
+    resolved: alt.LayerChart = layered.resolve_scale(y="independent")
+    return resolved
+
+
+def _flow_bars(base: alt.Chart, axis: alt.Axis, currency: str) -> alt.Chart:
+    """Inflow above zero and outflow below, each bar spanning its period."""
+    bars: alt.Chart = (
         base.transform_fold(["inflow", "outflow"], as_=["flow", "amount"])
         .mark_bar(xOffset=1, x2Offset=-1)
         .encode(
             x=period_axis(),
             x2="period_end:T",
-            y=alt.Y("sum(amount):Q", axis=flow_axis),
+            y=alt.Y("sum(amount):Q", axis=axis),
             y2=alt.Y2(datum=0),
             color=alt.Color(
                 "flow:N",
@@ -108,12 +120,17 @@ def _panel(data: alt.NamedData, currency: str) -> alt.LayerChart:
             ],
         )
     )
-    net = (
+    return bars
+
+
+def _net_line(base: alt.Chart, axis: alt.Axis, currency: str) -> alt.Chart:
+    """Net per period, its point in the middle of the period; pending shown in the tooltip only."""
+    net: alt.Chart = (
         base.transform_calculate(period_mid=MIDPOINT)
         .mark_line(color=NET_COLOR, point=alt.OverlayMarkDef(color=NET_COLOR))
         .encode(
             x=alt.X("period_mid:T", title="Period"),
-            y=alt.Y("sum(net):Q", axis=flow_axis),
+            y=alt.Y("sum(net):Q", axis=axis),
             tooltip=[
                 *period_tooltip(),
                 alt.Tooltip("sum(net):Q", title=currency_title("Net", currency), format=MONEY_FORMAT),
@@ -126,7 +143,12 @@ def _panel(data: alt.NamedData, currency: str) -> alt.LayerChart:
             ],
         )
     )
-    balance = base.mark_line(
+    return net
+
+
+def _balance_line(base: alt.Chart, currency: str) -> alt.Chart:
+    """The balance at each period's end, dashed, on its own right-hand axis."""
+    balance: alt.Chart = base.mark_line(
         color=BALANCE_COLOR, strokeDash=[6, 3], point=alt.OverlayMarkDef(color=BALANCE_COLOR)
     ).encode(
         x=alt.X("period_end:T", title="Period"),
@@ -143,8 +165,4 @@ def _panel(data: alt.NamedData, currency: str) -> alt.LayerChart:
             ),
         ],
     )
-    title = f"Cash flow, {currency.upper()}" if currency else "Cash flow"
-    flows_and_net = alt.LayerChart(layer=[bars, net])
-    layered = alt.LayerChart(layer=[flows_and_net, balance], data=data, title=title)
-    resolved: alt.LayerChart = layered.resolve_scale(y="independent")
-    return resolved
+    return balance

@@ -120,34 +120,13 @@ def carbon_view(
     :mod:`finlab.analysis.carbon`).
     """
     first, stop, notes = date_window(start, end)
-    condition = between("created", first, stop, timezone)
-    if currency is not None:
-        condition &= pl.col("currency") == currency
-    if statuses is not None:
-        condition &= pl.col("status").is_in(list(statuses))
+    condition = between("created", first, stop, timezone) & _of(currency, statuses)
     chosen = orders.filter(condition)
     spend = carbon_spend(chosen, products, period=period, timezone=timezone, suppliers=suppliers)
     tonnes = carbon_tonnes(chosen, products)
     mix = pathway_mix(chosen, products, suppliers=suppliers)
     costs = cost_per_tonne(chosen)
     by_status = orders_by_status(chosen)
-    per_tonne = {
-        code: value
-        for code, value in costs.select("currency", "cost_per_tonne_major").iter_rows()
-        if value is not None
-    }
-    kpis = {
-        "spend": Kpi("Spend (not canceled)", money_totals(costs, "amount_total")),
-        "fees": Kpi("Fees", money_totals(spend, "amount_fees")),
-        "cost_per_tonne": Kpi("Average cost per tonne", per_tonne),
-        "tonnes_ordered": Kpi("Tonnes ordered", number=_tonnes(tonnes, "tonnes_ordered"), unit="t"),
-        "tonnes_delivered": Kpi("Tonnes delivered", number=_tonnes(tonnes, "tonnes_delivered"), unit="t"),
-        "tonnes_outstanding": Kpi(
-            "Tonnes outstanding", number=_tonnes(tonnes, "tonnes_outstanding"), unit="t"
-        ),
-        "orders": Kpi("Orders (not canceled)", number=int(costs["order_count"].sum())),
-        "canceled": Kpi("Canceled orders", number=int(chosen["status"].eq("canceled").sum())),
-    }
     return View(
         frames={
             "orders": chosen,
@@ -157,7 +136,7 @@ def carbon_view(
             "cost_per_tonne": costs,
             "statuses": by_status,
         },
-        kpis=kpis,
+        kpis=_kpis(chosen, spend, tonnes, costs),
         charts={
             "spend": spend_chart(spend),
             "tonnes": tonnes_chart(tonnes),
@@ -170,6 +149,39 @@ def carbon_view(
         },
         notes=notes,
     )
+
+
+def _of(currency: str | None, statuses: Iterable[str] | None) -> pl.Expr:
+    """Orders in this currency and these statuses (None: any)."""
+    condition = pl.lit(True)
+    if currency is not None:
+        condition &= pl.col("currency") == currency
+    if statuses is not None:
+        condition &= pl.col("status").is_in(list(statuses))
+    return condition
+
+
+def _kpis(
+    chosen: pl.DataFrame, spend: pl.DataFrame, tonnes: pl.DataFrame, costs: pl.DataFrame
+) -> dict[str, Kpi]:
+    """The tiles: spend, fees and cost per tonne per currency, tonnes, and order counts."""
+    per_tonne = {
+        code: value
+        for code, value in costs.select("currency", "cost_per_tonne_major").iter_rows()
+        if value is not None
+    }
+    return {
+        "spend": Kpi("Spend (not canceled)", money_totals(costs, "amount_total")),
+        "fees": Kpi("Fees", money_totals(spend, "amount_fees")),
+        "cost_per_tonne": Kpi("Average cost per tonne", per_tonne),
+        "tonnes_ordered": Kpi("Tonnes ordered", number=_tonnes(tonnes, "tonnes_ordered"), unit="t"),
+        "tonnes_delivered": Kpi("Tonnes delivered", number=_tonnes(tonnes, "tonnes_delivered"), unit="t"),
+        "tonnes_outstanding": Kpi(
+            "Tonnes outstanding", number=_tonnes(tonnes, "tonnes_outstanding"), unit="t"
+        ),
+        "orders": Kpi("Orders (not canceled)", number=int(costs["order_count"].sum())),
+        "canceled": Kpi("Canceled orders", number=int(chosen["status"].eq("canceled").sum())),
+    }
 
 
 def _tonnes(frame: pl.DataFrame, column: str) -> Decimal:

@@ -131,15 +131,7 @@ def tax_liability_view(
         condition &= pl.col("jurisdiction").is_in(list(jurisdictions))
     chosen = lines.filter(condition)
     liability = tax_liability(chosen, period=period, timezone=timezone, basis=basis)
-    kpis = {
-        "tax_collected": Kpi("Tax collected", money_totals(liability, "tax_collected")),
-        "tax_reversed": Kpi("Tax reversed (refunds)", money_totals(liability, "tax_reversed")),
-        "net_tax": Kpi("Net tax liability", money_totals(liability, "net_tax")),
-        "taxable_amount": Kpi("Taxable amount (excl. tax)", money_totals(liability, "taxable_amount")),
-        "gross_amount": Kpi("Gross amount (incl. tax)", money_totals(liability, "gross_amount")),
-        "jurisdictions": Kpi("Jurisdictions", number=liability["jurisdiction"].n_unique()),
-        "line_items": Kpi("Line items", number=chosen.height),
-    }
+    kpis = _liability_kpis(chosen, liability)
     tables = {
         "liability": Table(
             f"Tax per filing period ({BASIS_LABELS[basis].lower()}) and jurisdiction",
@@ -149,13 +141,7 @@ def tax_liability_view(
     flags = pl.DataFrame(schema=REGISTRATION_FLAGS_SCHEMA)
     if registrations is not None:
         flags = registration_flags(chosen, registrations, now=now)
-        unregistered = flags.filter(pl.col("flag") == FLAG_UNREGISTERED)
-        kpis["unregistered"] = Kpi(
-            "Collected without registration", number=unregistered["jurisdiction"].n_unique()
-        )
-        kpis["expiring"] = Kpi(
-            "Registrations expiring in 60 days", number=flags.filter(pl.col("flag") == FLAG_EXPIRING).height
-        )
+        kpis.update(_flag_kpis(flags))
         tables["flags"] = Table("Needs attention", _display(flags, FLAG_COLUMNS))
     return View(
         frames={"lines": chosen, "liability": liability, "flags": flags},
@@ -164,6 +150,30 @@ def tax_liability_view(
         tables=tables,
         notes=notes,
     )
+
+
+def _liability_kpis(chosen: pl.DataFrame, liability: pl.DataFrame) -> dict[str, Kpi]:
+    """The tiles of the liability: tax collected, reversed and net, amounts, and counts."""
+    return {
+        "tax_collected": Kpi("Tax collected", money_totals(liability, "tax_collected")),
+        "tax_reversed": Kpi("Tax reversed (refunds)", money_totals(liability, "tax_reversed")),
+        "net_tax": Kpi("Net tax liability", money_totals(liability, "net_tax")),
+        "taxable_amount": Kpi("Taxable amount (excl. tax)", money_totals(liability, "taxable_amount")),
+        "gross_amount": Kpi("Gross amount (incl. tax)", money_totals(liability, "gross_amount")),
+        "jurisdictions": Kpi("Jurisdictions", number=liability["jurisdiction"].n_unique()),
+        "line_items": Kpi("Line items", number=chosen.height),
+    }
+
+
+def _flag_kpis(flags: pl.DataFrame) -> dict[str, Kpi]:
+    """The tiles of the registration flags: jurisdictions collected without one, expiring ones."""
+    unregistered = flags.filter(pl.col("flag") == FLAG_UNREGISTERED)
+    return {
+        "unregistered": Kpi("Collected without registration", number=unregistered["jurisdiction"].n_unique()),
+        "expiring": Kpi(
+            "Registrations expiring in 60 days", number=flags.filter(pl.col("flag") == FLAG_EXPIRING).height
+        ),
+    }
 
 
 def basis_control(basis: str) -> widgets.Dropdown:

@@ -1,0 +1,158 @@
+"""Per-day flows of Financial Connections transactions, and the balance rebuilt from them.
+
+`daily_flows` is all of :func:`finlab.analysis.cash_flow.cash_flow`'s work per transaction: flows by
+local transaction day, and ``balance_change`` by the day a transaction entered (posted) or left
+(voided after posting) the balance. `balance_at` gives the balance at any instant from the same rules
+(see :mod:`finlab.analysis.cash_flow` for them).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import polars as pl
+
+from finlab.analysis import (
+    PERIOD_DTYPE,
+    UTC_DATETIME,
+    check_timezone,
+    conform,
+    period_start,
+    require_columns,
+    to_utc,
+)
+
+__all__ = ["DAILY_SCHEMA", "balance_at", "daily_flows", "day_sums"]
+
+PAIR = ["account", "currency"]
+FLOWS = ("inflow", "outflow", "net", "pending_net")
+COUNTS = ("transaction_count", "pending_count")
+
+#: One row per account, currency and local day with posted or pending transactions (`daily_flows`).
+DAILY_SCHEMA = pl.Schema(
+    {
+        "account": pl.String(),
+        "currency": pl.String(),
+        "day": PERIOD_DTYPE,
+        **dict.fromkeys((*FLOWS, *COUNTS), pl.Int64()),
+        "balance_change": pl.Int64(),
+        "balance_base": pl.Int64(),
+    }
+)
+
+TRANSACTION_COLUMNS = (
+    "account",
+    "amount",
+    "currency",
+    "description",
+    "status",
+    "transacted_at",
+    "status_transitions_posted_at",
+    "status_transitions_void_at",
+)
+ACCOUNT_COLUMNS = ("id", "display_name", "currency", "balance_current", "balance_as_of")
+POSTED = pl.col("status") == "posted"
+PENDING = pl.col("status") == "pending"
+
+
+def daily_flows(transactions: pl.DataFrame, accounts: pl.DataFrame, timezone: str = "UTC") -> pl.DataFrame:
+    """Flows per account, currency and local day, with each pair's ``balance_base``: `DAILY_SCHEMA`.
+
+    This is all of `cash_flow`'s work per transaction; `cash_flow_from_daily` turns it into periods
+    in milliseconds, so a dashboard makes it once per timezone. Flows are by local transaction day;
+    ``balance_change`` is what entered (posted) less what left (voided after posting) the balance
+    that local day. Days with neither have no row. ``balance_base`` is the pair's balance before
+    any transaction (``balance_current`` less those in the balance at ``balance_as_of``); null when
+    unknown.
+    """
+    check_timezone(timezone)
+    require_columns(transactions, TRANSACTION_COLUMNS, "a financial_connections.transaction frame")
+    require_columns(accounts, ACCOUNT_COLUMNS, "a financial_connections.account frame")
+    bases = _balance_bases(transactions, accounts)
+    flows = day_sums(transactions, timezone)
+    changes = _balance_changes(transactions, timezone)
+    days = (
+        flows.join(changes, on=[*PAIR, "day"], how="full", coalesce=True)
+        .with_columns(pl.col(*FLOWS, *COUNTS, "balance_change").fill_null(0))
+        .join(bases, on=PAIR, how="left")
+    )
+    return conform(days.sort(*PAIR, "day"), DAILY_SCHEMA)
+
+
+def balance_at(transactions: pl.DataFrame, accounts: pl.DataFrame, at: datetime) -> pl.DataFrame:
+    """Each account and currency's balance at the instant ``at``, rebuilt from ``balance_current``.
+
+    Returns ``account``, ``currency`` and ``balance`` (Int64 minor units, null when unknown). At
+    ``balance_as_of`` it is ``balance_current`` itself: the identity the rebuilt balances rest on.
+    """
+    require_columns(transactions, TRANSACTION_COLUMNS, "a financial_connections.transaction frame")
+    require_columns(accounts, ACCOUNT_COLUMNS, "a financial_connections.account frame")
+    moment = pl.lit(to_utc(at, "UTC"), UTC_DATETIME)
+    inside = transactions.filter(_in_balance_at(moment)).group_by(PAIR).agg(inside=pl.col("amount").sum())
+    return (
+        _balance_bases(transactions, accounts)
+        .join(inside, on=PAIR, how="left")
+        .select(*PAIR, balance=pl.col("balance_base") + pl.col("inside").fill_null(0))
+        .sort(PAIR)
+    )
+
+
+def day_sums(transactions: pl.DataFrame, timezone: str) -> pl.DataFrame:
+    """Posted and pending flows and counts per account, currency and local ``day`` (void ones left out)."""
+    amount = pl.col("amount")
+    counted = transactions.filter(POSTED | PENDING)
+    return counted.group_by(*PAIR, period_start("transacted_at", "day", timezone).alias("day")).agg(
+        inflow=amount.filter(POSTED & (amount > 0)).sum(),
+        outflow=amount.filter(POSTED & (amount < 0)).sum(),
+        net=amount.filter(POSTED).sum(),
+        pending_net=amount.filter(PENDING).sum(),
+        transaction_count=POSTED.sum(),
+        pending_count=PENDING.sum(),
+    )
+
+
+def _entered() -> pl.Expr:
+    """When a transaction entered the balance: its posting (null: never, for pending and voids)."""
+    posted_at = pl.col("status_transitions_posted_at")
+    return pl.when(POSTED).then(pl.coalesce(posted_at, "transacted_at")).otherwise(posted_at)
+
+
+def _left() -> pl.Expr:
+    """When a transaction that had entered the balance left it: voided after posting (else null)."""
+    return pl.when(pl.col("status") == "void").then(pl.col("status_transitions_void_at"))
+
+
+def _in_balance_at(moment: pl.Expr) -> pl.Expr:
+    """Whether each transaction is in the balance at ``moment`` (a UTC datetime expression)."""
+    entered, left = _entered(), _left()
+    return (entered <= moment) & (left.is_null() | (left > moment) | (left < entered))
+
+
+def _balance_changes(transactions: pl.DataFrame, timezone: str) -> pl.DataFrame:
+    """Per account, currency and local ``day``: amounts that entered the balance less those that left."""
+    events = pl.concat(
+        [
+            transactions.select(*PAIR, at=_entered(), change=pl.col("amount")),
+            transactions.filter(_entered().is_not_null() & (_left() >= _entered())).select(
+                *PAIR, at=_left(), change=-pl.col("amount")
+            ),
+        ]
+    ).filter(pl.col("at").is_not_null())
+    day = period_start("at", "day", timezone).alias("day")
+    return events.group_by(*PAIR, day).agg(balance_change=pl.col("change").sum())
+
+
+def _balance_bases(transactions: pl.DataFrame, accounts: pl.DataFrame) -> pl.DataFrame:
+    """Balance before any transaction per account and currency (null when unknown)."""
+    balances = accounts.select(
+        pl.col("id").alias("account"), "currency", "balance_current", "balance_as_of"
+    ).unique(subset=PAIR, keep="first", maintain_order=True)
+    through_as_of = (
+        transactions.join(balances, on=PAIR, how="inner")
+        .group_by(PAIR)
+        .agg(through=pl.col("amount").filter(_in_balance_at(pl.col("balance_as_of"))).sum())
+    )
+    known = pl.col("balance_as_of").is_not_null()
+    return balances.join(through_as_of, on=PAIR, how="left").select(
+        *PAIR, balance_base=pl.when(known).then(pl.col("balance_current") - pl.col("through").fill_null(0))
+    )
