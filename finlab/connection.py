@@ -49,7 +49,8 @@ TRANSACTION = "financial_connections.transaction"
 _notices: set[str] = set()
 
 
-def _notice_once(key: str, text: str) -> None:
+def notice_once(key: str, text: str) -> None:
+    """Print ``text`` to stderr the first time ``key`` is noticed in this process."""
     if key not in _notices:
         _notices.add(key)
         print(text, file=sys.stderr)
@@ -72,37 +73,26 @@ def connect(
     Parameters
     ----------
     api_key
-        A restricted (``rk_live_...``) or secret key. Read-only restricted keys are recommended.
+        A restricted (``rk_live_...``, read-only recommended) or secret key.
     stripe_account
         A connected account (``acct_...``) to read on behalf of.
     store
-        A directory (or ``s3://...`` URI) for the local Delta Lake store, else ``FINLAB_STORE``.
-        With a store, frame methods read from it (syncing first what was never synced) and
-        ``stripe.sync()`` fetches only what changed. Without one, every call fetches from Stripe.
+        A directory or ``s3://...`` URI for the Delta Lake store (else ``FINLAB_STORE``): frame
+        methods then read from it and ``stripe.sync()`` fetches what changed. None: always fetch.
     demo
-        ``None`` (default): the demo account when no key is found. ``False``: a missing key is an
-        error. ``True``: the demo account even if a key is set.
-    base_url, retry, limits, transport
-        Where and how requests go (tests use a loopback URL or an ``httpx.MockTransport``), how often
-        they are retried, and how long and how much of an answer is read.
-        ``base_url`` defaults to ``FINLAB_API_BASE``, else ``https://api.stripe.com``; it must be
-        https, or http to a loopback address (e.g. ``finlab demo-server``).
-    budget
-        The rate budget; by default Stripe's limits for the key's mode (live or test), paced evenly
-        (``burst=1``): Stripe counts the requests of any one second, and a burst after a pause puts
-        more than the limit into a second, which earns a 429 and cuts the budget's rate for seconds.
+        None: the demo account when no key is found; False: a missing key is an error; True: the demo.
+    base_url, retry, limits, transport, budget
+        Where requests go (``FINLAB_API_BASE``, else https://api.stripe.com; https, or http to a
+        loopback address), their retries, read limits, transport (tests: ``httpx.MockTransport``)
+        and rate budget (default: Stripe's limits for the key's mode, paced evenly).
     """
     key = api_key if api_key is not None else os.environ.get("STRIPE_API_KEY")
     root = os.fspath(store) if store is not None else os.environ.get("FINLAB_STORE") or None
     if demo or (demo is None and not key):
-        return _demo_connection(root)
-    if not key:
-        msg = (
-            "No Stripe API key: pass api_key='rk_live_...' or set STRIPE_API_KEY. "
-            "Leave out demo=False to use the bundled demo account instead."
-        )
-        raise AuthenticationError(msg)
-    _warn_if_secret(check_api_key(key))
+        from finlab.demo.account import demo_connection
+
+        return demo_connection(root)
+    key = _usable_key(key)
     return Connection(
         key,
         stripe_account=stripe_account,
@@ -115,9 +105,15 @@ def connect(
     )
 
 
-def _warn_if_secret(key: str) -> None:
-    """Advise a restricted key once per process when a live secret key is used."""
-    if key.startswith("sk_live_") and "sk_live" not in _notices:
+def _usable_key(key: str | None) -> str:
+    """The key, checked; a missing one is an error, a live secret key gets advice once per process."""
+    if not key:
+        msg = (
+            "No Stripe API key: pass api_key='rk_live_...' or set STRIPE_API_KEY. "
+            "Leave out demo=False to use the bundled demo account instead."
+        )
+        raise AuthenticationError(msg)
+    if check_api_key(key).startswith("sk_live_") and "sk_live" not in _notices:
         _notices.add("sk_live")
         warnings.warn(
             "finlab only reads: a secret key (sk_live_...) can also move money. Create a restricted "
@@ -125,32 +121,7 @@ def _warn_if_secret(key: str) -> None:
             UserWarning,
             stacklevel=3,
         )
-
-
-def _demo_connection(store: str | None = None) -> Connection:
-    """The bundled demo account, served in-process.
-
-    It has no rate budget on purpose: the in-process server is no Stripe to protect, and notebooks
-    should not wait on limits that are not there. Every other connection gets one (see `connect`).
-    """
-    from finlab.demo.dataset import default_dataset
-    from finlab.demo.server import DEMO_API_KEY, DemoStripe
-
-    dataset = default_dataset()
-    server = DemoStripe(dataset)
-    _notice_once(
-        "demo",
-        "finlab: no STRIPE_API_KEY set, so this is the bundled demo account (fictional data). "
-        "Set STRIPE_API_KEY to read your own.",
-    )
-    tax_ids = [o["id"] for o in dataset.objects.get("tax.transaction", [])]
-    return Connection(
-        DEMO_API_KEY,
-        transport=httpx.MockTransport(server.handle),
-        is_demo=True,
-        known_tax_ids=lambda: tax_ids,
-        store=store,
-    )
+    return key
 
 
 class Connection:
