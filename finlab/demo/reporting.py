@@ -21,7 +21,6 @@ from __future__ import annotations
 import random
 import threading
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -136,16 +135,18 @@ class RunDesk:
         self._lock = threading.Lock()
         self._contents: dict[tuple[str, int], bytes] = {}
 
-    def create(self, form: Mapping[str, str], now: int) -> Json:
-        """Create a pending run from a ``POST /v1/reporting/report_runs`` form body."""
+    def create(self, pairs: list[tuple[str, str]], now: int) -> Json:
+        """Create a pending run from the (key, value) pairs of a ``POST /v1/reporting/report_runs`` form."""
+        form = dict(pairs)
         kind = form.get("report_type")
         if not kind:
             raise RefusedError(
                 400, "Missing required param: report_type.", code="parameter_missing", param="report_type"
             )
         report_type = self._report_type(kind)
-        unknown = sorted(set(form) - {"report_type", *(f"parameters[{name}]" for name in _PARAMETERS)})
-        if unknown and not all(key.startswith("parameters[columns]") for key in unknown):
+        known = {"report_type", *(f"parameters[{name}]" for name in _PARAMETERS)}
+        unknown = sorted(key for key in form if key not in known and not key.startswith(_LISTS))
+        if unknown:
             raise RefusedError(
                 400, f"Received unknown parameter: {unknown[0]}", code="parameter_unknown", param=unknown[0]
             )
@@ -159,7 +160,7 @@ class RunDesk:
             raise RefusedError(400, msg, code="parameter_invalid_integer", param="parameters[interval_start]")
         if "parameters[timezone]" in form:
             parameters["timezone"] = _timezone(form["parameters[timezone]"])
-        columns = [value for key, value in sorted(form.items()) if key.startswith("parameters[columns]")]
+        columns = [value for key, value in pairs if key.startswith("parameters[columns]")]
         if columns:
             bad = sorted(set(columns) - set(COLUMNS[kind]))
             if bad:
@@ -240,10 +241,12 @@ def size_files(dataset: Dataset) -> None:
         file["size"] = sizes.get(file["id"], 2_048)
 
 
-_PARAMETERS = ("interval_start", "interval_end", "timezone", "columns")
+_PARAMETERS = ("interval_start", "interval_end", "timezone")
+#: Form keys of list parameters: ``parameters[columns][]`` (or ``[0]``, ``[1]``, ...) and ``expand[]``.
+_LISTS = ("parameters[columns][", "expand[")
 
 
-def _integer(form: Mapping[str, str], name: str) -> int:
+def _integer(form: dict[str, str], name: str) -> int:
     key = f"parameters[{name}]"
     if key not in form:
         raise RefusedError(400, f"Missing required param: {key}.", code="parameter_missing", param=key)

@@ -624,8 +624,9 @@ class DemoStripe:
             raise _StripeError(405, msg)
         self._authorize(key, REPORT_RUN_WRITE if creates else route.permission)
         if creates:
-            form = dict(parse_qsl(request.content.decode(), keep_blank_values=True))
-            return self.desk.create(form, int(self.clock()))
+            return self.desk.create(
+                parse_qsl(request.content.decode(), keep_blank_values=True), int(self.clock())
+            )
         query = _Query.parse(request.url.params)
         query.check(route.specs())
         index = self._current_index()
