@@ -37,6 +37,7 @@ from finlab.demo.limits import Limits
 from finlab.demo.server import DEMO_API_KEY, DemoStripe
 
 DEFAULT_PORT = 12111
+DEFAULT_FILES_PORT = 12112
 #: Hop-by-hop headers the socket server writes itself.
 _OWN_HEADERS = frozenset({"connection", "content-length", "transfer-encoding"})
 
@@ -162,13 +163,19 @@ def serve(stripe: DemoStripe, host: str = "127.0.0.1", port: int = 0, files_port
     return LoopbackServer(stripe, host, port, files_port)
 
 
-def serve_forever(*, host: str = "127.0.0.1", port: int = DEFAULT_PORT, limits: Limits | None = None) -> None:
+def serve_forever(
+    *,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    files_port: int = DEFAULT_FILES_PORT,
+    limits: Limits | None = None,
+) -> None:
     """Serve the bundled demo account until interrupted, printing its URL and API key.
 
     ``limits`` adds latency and Stripe's rate limits (see `finlab.demo.limits`). ``KeyboardInterrupt``
     propagates to the caller once the port is released.
     """
-    with serve(DemoStripe(default_dataset(), limits=limits), host, port) as server:
+    with serve(DemoStripe(default_dataset(), limits=limits), host, port, files_port) as server:
         print(f"Demo Stripe listening on {server.url} (files.stripe.com: {server.files_url})", flush=True)
         print(f"API key: {DEMO_API_KEY}  (Ctrl+C stops it)", flush=True)
         server.wait()
