@@ -172,68 +172,79 @@ def _transactions(dataset: Dataset) -> Iterator[tuple[Json, list[Json]]]:
 
 
 def _rows(txn: Json, lines: list[Json], zone: ZoneInfo) -> Iterator[Json]:
-    details = txn["customer_details"]
-    address = details["address"]
-    country, state, currency = address["country"], address.get("state"), txn["currency"]
-    tax_ids = ";".join(f"{tax_id['type']}:{tax_id['value']}" for tax_id in details.get("tax_ids") or [])
-    rate, place, tax_type = _RATES.get((country, state, address["city"]), (Decimal(0), country, "vat"))
-    reversal = txn["type"] == "reversal"
-    common = {
-        "id": txn["id"],
-        "type": "refund" if reversal else ("payment_intent" if txn["_intent"] else "invoice"),
-        "currency": currency,
-        "transaction_date": datetime.fromtimestamp(txn["posted_at"], zone).strftime("%Y-%m-%d %H:%M:%S"),
-        "tax_date": datetime.fromtimestamp(txn["tax_date"], zone).strftime("%Y-%m-%d"),
-        "country_code": country,
-        "state_code": state or "",
-        "destination_resolved_address_country": country,
-        "destination_resolved_address_state": state or "",
-        "destination_resolved_address_city": address["city"],
-        "destination_resolved_address_postal_code": address["postal_code"],
-        "origin_resolved_address_country": _ORIGIN[0],
-        "origin_resolved_address_state": _ORIGIN[1],
-        "customer_tax_id": tax_ids,
-        "tax_name": _TAX_NAMES[tax_type],
-        "tax_type": tax_type,
-        "payment_intent_id": txn["_intent"] or "",
-        "refund_id": txn["_refund"] or "",
-        "filing_currency": currency,
-        "filing_exchange_rate": "1",
-    }
+    """The export rows of one transaction: one per line item (shipping too) and jurisdiction."""
+    address = txn["customer_details"]["address"]
+    country, state, city = address["country"], address.get("state"), address["city"]
+    rate, place, tax_type = _RATES.get((country, state, city), (Decimal(0), country, "vat"))
+    common = _common(txn, zone, tax_type)
     shipping = txn.get("shipping_cost")
     if shipping:
         lines = [*lines, {**shipping, "id": "shipping_cost", "quantity": 1}]
     for line in lines:
+        taxed = bool(line["amount_tax"])
         taxable = (
             line["amount"] - line["amount_tax"] if line["tax_behavior"] == "inclusive" else line["amount"]
         )
         reason = (
-            "standard_rated" if line["amount_tax"] else ("reverse_charge" if tax_ids else "not_collecting")
+            "standard_rated"
+            if taxed
+            else ("reverse_charge" if common["customer_tax_id"] else "not_collecting")
         )
-        levels = _levels(country, state, address["city"], place, rate if line["amount_tax"] else Decimal(0))
+        levels = _levels(country, state, city, place, rate if taxed else Decimal(0))
         for (level, name, share), tax in zip(levels, _split(line["amount_tax"], levels, rate), strict=True):
             amounts = {
                 "subtotal": taxable,
-                "taxable_amount": taxable if line["amount_tax"] else 0,
-                "non_taxable_amount": 0 if line["amount_tax"] else taxable,
+                "taxable_amount": taxable if taxed else 0,
+                "non_taxable_amount": 0 if taxed else taxable,
                 "tax_amount": tax,
+                "total": taxable + tax,
             }
-            amounts["total"] = amounts["taxable_amount"] + amounts["non_taxable_amount"] + tax
             yield {
                 **common,
-                **{key: _major(value, currency) for key, value in amounts.items()},
-                **{f"filing_{key}": _major(amounts[key], currency) for key in _MONEY},
+                **{key: _major(value, txn["currency"]) for key, value in amounts.items()},
+                **{f"filing_{key}": _major(amounts[key], txn["currency"]) for key in _MONEY},
                 "line_item_id": line["id"],
                 "jurisdiction_level": level,
                 "jurisdiction_name": name,
                 "tax_rate": str(share),
-                "taxability": "taxable" if line["amount_tax"] else "non_taxable",
+                "taxability": "taxable" if taxed else "non_taxable",
                 "taxability_reason": reason,
                 "tax_code": line["tax_code"],
                 "tax_behavior": line["tax_behavior"],
                 "quantity": line["quantity"],
                 "quantity_decimal": str(line["quantity"]),
             }
+
+
+def _common(txn: Json, zone: ZoneInfo, tax_type: str) -> Json:
+    """The columns every row of a transaction shares."""
+    details = txn["customer_details"]
+    address = details["address"]
+    reversal = txn["type"] == "reversal"
+    return {
+        "id": txn["id"],
+        "type": "refund" if reversal else ("payment_intent" if txn["_intent"] else "invoice"),
+        "currency": txn["currency"],
+        "transaction_date": datetime.fromtimestamp(txn["posted_at"], zone).strftime("%Y-%m-%d %H:%M:%S"),
+        "tax_date": datetime.fromtimestamp(txn["tax_date"], zone).strftime("%Y-%m-%d"),
+        "country_code": address["country"],
+        "state_code": address.get("state") or "",
+        "destination_resolved_address_country": address["country"],
+        "destination_resolved_address_state": address.get("state") or "",
+        "destination_resolved_address_city": address["city"],
+        "destination_resolved_address_postal_code": address["postal_code"],
+        "origin_resolved_address_country": _ORIGIN[0],
+        "origin_resolved_address_state": _ORIGIN[1],
+        "customer_tax_id": ";".join(
+            f"{tax_id['type']}:{tax_id['value']}" for tax_id in details.get("tax_ids") or []
+        ),
+        "tax_name": _TAX_NAMES[tax_type],
+        "tax_type": tax_type,
+        "payment_intent_id": txn["_intent"] or "",
+        "refund_id": txn["_refund"] or "",
+        "filing_currency": txn["currency"],
+        "filing_exchange_rate": "1",
+    }
 
 
 def _levels(
