@@ -42,7 +42,7 @@ from zoneinfo import ZoneInfo
 
 from finlab.demo.dataset import Dataset, Json, new_id
 from finlab.demo.tax import city_rates
-from finlab.money import exponent, to_major
+from finlab.money import exponent
 
 ITEMIZED = "tax.transactions.itemized.2"
 ITEMIZED_EXPORT = "tax.itemized_export.1"
@@ -147,9 +147,9 @@ def export_csv(
         rows = _summarized(rows)
     header = list(columns or COLUMNS[report_type])
     out = io.StringIO()
-    writer = csv.DictWriter(out, header, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows([row.get(name, "") for name in header] for row in rows)
     return out.getvalue().encode()
 
 
@@ -199,10 +199,11 @@ def _rows(txn: Json, lines: list[Json], zone: ZoneInfo) -> Iterator[Json]:
                 "tax_amount": tax,
                 "total": taxable + tax,
             }
+            money = {key: _major(value, txn["currency"]) for key, value in amounts.items()}
             yield {
                 **common,
-                **{key: _major(value, txn["currency"]) for key, value in amounts.items()},
-                **{f"filing_{key}": _major(amounts[key], txn["currency"]) for key in _MONEY},
+                **money,
+                **{f"filing_{key}": money[key] for key in _MONEY},
                 "line_item_id": line["id"],
                 "jurisdiction_level": level,
                 "jurisdiction_name": name,
@@ -273,7 +274,12 @@ def _split(tax: int, levels: list[tuple[str, str, Decimal]], rate: Decimal) -> l
 
 
 def _major(amount: int, currency: str) -> str:
-    return f"{to_major(amount, currency):.{exponent(currency)}f}"
+    """Minor units as Stripe's decimal text in major units (``-1234`` USD -> ``"-12.34"``)."""
+    places = exponent(currency)
+    if not places:
+        return str(amount)
+    whole, part = divmod(abs(amount), 10**places)
+    return f"{'-' if amount < 0 else ''}{whole}.{part:0{places}d}"
 
 
 def _summarized(rows: list[Json]) -> list[Json]:
