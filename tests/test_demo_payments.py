@@ -219,3 +219,22 @@ def test_the_files_host_is_a_second_loopback_port(dataset: Dataset) -> None:
         on_api = httpx.get(f"{server.url}/v1/files/{file_id}/contents", headers=AUTH)
     assert (200, 404) == (on_files.status_code, on_api.status_code)
     assert on_files.content.startswith(b"country_code,state_code,")
+
+
+@pytest.mark.parametrize(
+    ("path", "permission"),
+    [
+        ("/v1/payment_intents", "rak_payment_intent_read"),
+        ("/v1/refunds", "rak_refund_read"),
+        ("/v1/reporting/report_types", "rak_reporting_report_type_read"),
+        ("/v1/reporting/report_runs", "rak_reporting_report_run_read"),
+        (f"https://{FILES_HOST}/v1/files/file_1/contents", "rak_file_read"),
+    ],
+)
+def test_a_key_without_the_permission_gets_403_naming_it(path: str, permission: str) -> None:
+    reader = "rk_test_nothingallowed00000000000"
+    stripe = DemoStripe(default_dataset(), api_keys={reader: frozenset()})
+    with httpx.Client(transport=stripe.transport(), base_url="https://api.stripe.com") as http:
+        refused = http.get(path, headers={"Authorization": f"Bearer {reader}"})
+    assert refused.status_code == 403
+    assert f"'{permission}'" in refused.json()["error"]["message"]
