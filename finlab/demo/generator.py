@@ -42,16 +42,8 @@ from finlab.demo.tax import make_remittances, make_tax, tax_settings
 
 
 def generate(*, seed: int = 7, now: datetime = DEMO_NOW, n_transactions: int = 16_000) -> Dataset:
-    """Return the demo account as of ``now`` with ``n_transactions`` bank transactions.
-
-    Parameters
-    ----------
-    seed
-        Seed of every random choice; equal arguments give equal datasets.
-    now
-        The moment the account is observed; all history lies in the 24 months before it.
-    n_transactions
-        Financial Connections transactions across the three bank accounts.
+    """The demo account as of ``now`` (its history: the 24 months before) with ``n_transactions`` FC
+    transactions across its bank accounts; ``seed`` seeds every random choice (equal arguments, equal data).
 
     Examples
     --------
@@ -67,13 +59,9 @@ def generate(*, seed: int = 7, now: datetime = DEMO_NOW, n_transactions: int = 1
     sessions, reports = make_identity(random.Random(f"{seed}:identity"), cal)
     misc = random.Random(f"{seed}:misc")
     tax_transactions = [sale.txn for sale in tax.sales]
+    payments = random.Random(f"{seed}:payments")
     intents, refunds = make_payments(
-        random.Random(f"{seed}:payments"),
-        cal,
-        tax_transactions,
-        tax.line_items,
-        tax.parents,
-        tax.associations,
+        payments, cal, tax_transactions, tax.line_items, tax.parents, tax.associations
     )
     report_types, report_runs, files = make_reporting(random.Random(f"{seed}:reporting"), cal)
     objects: dict[str, list[Json]] = {
