@@ -2,7 +2,8 @@
 
 ::
 
-    finlab demo-server [--host H] [--port N] [--latency S] [--jitter S] [--rate-limit live|test|off]
+    finlab demo-server [--host H] [--port N] [--files-port N] [--latency S] [--jitter S]
+                       [--rate-limit live|test|off]
                                                serve the demo account as a fake Stripe on loopback
     finlab sync [RESOURCE ...] [--store DIR]   fetch what changed into the local Delta Lake store
     finlab export RESOURCE --format parquet|csv|ndjson [--as-of V] [--output PATH] [--store DIR]
@@ -46,7 +47,7 @@ def _demo_server(args: argparse.Namespace) -> int:
     from finlab.demo.loopback import serve_forever
 
     limits = Limits.stripe(args.rate_limit, latency=args.latency, jitter=args.jitter)
-    serve_forever(host=args.host, port=args.port, limits=limits)
+    serve_forever(host=args.host, port=args.port, files_port=args.files_port, limits=limits)
     return 0
 
 
@@ -246,6 +247,9 @@ def _add_demo_server(commands: Subcommands) -> None:
     demo = commands.add_parser("demo-server", help="serve the bundled demo account as a fake Stripe")
     demo.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     demo.add_argument("--port", type=int, default=12111, help="port (default 12111; 0 picks a free one)")
+    demo.add_argument(
+        "--files-port", type=int, default=12112, help="port standing in for files.stripe.com (default 12112)"
+    )
     demo.add_argument("--latency", type=float, default=0.0, help="seconds each answer takes (e.g. 0.3)")
     demo.add_argument("--jitter", type=float, default=0.0, help="± seconds of uniform jitter on the latency")
     demo.add_argument(

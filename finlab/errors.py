@@ -14,7 +14,8 @@
     │   ├── APIError                 5xx, 409 lock_timeout, or a body that is not Stripe's JSON
     │   └── ConnectionError          the request never got an answer (network, timeout)
     ├── PaginationError              the server broke the list contract (repeated cursor, empty has_more)
-    └── StoreError                   the local store cannot be used: unwritable, corrupt, another account's
+    ├── StoreError                   the local store cannot be used: unwritable, corrupt, another account's
+    └── ReportFormatError            a Stripe report file finlab cannot read: a needed column, a bad value
     SchemaDriftWarning               a UserWarning, not raised: fields or enum values finlab does not know
 
 Every ``StripeError`` carries the HTTP ``status``, Stripe's error ``type``, ``code``, ``param`` and
@@ -49,6 +50,10 @@ class PaginationError(FinlabError):
 
 class StoreError(FinlabError):
     """The local store cannot be used as asked; the message says why, and nothing stored was changed."""
+
+
+class ReportFormatError(FinlabError, ValueError):
+    """A Stripe report file lacks a column finlab needs, or holds a value its column cannot hold."""
 
 
 class StripeError(FinlabError):

@@ -35,6 +35,15 @@ How a response is checked
       object's ``id`` is the one asked for, and an expandable field (``x-expansionResources``) is an
       object exactly when the request expanded it.
 
+Payments and reporting (``/v1/payment_intents``, ``/v1/refunds``, ``/v1/reporting/report_types``,
+``/v1/reporting/report_runs``, ``/v1/files``) come from the older subset
+(``tests/stripe/spec-subset-2024-04-10.json``, API version ``2024-04-10``: the main subset does not
+have them). Its operations are checked the same way (`OLDER_GET_OPERATIONS`), and finlab's pinned
+``Stripe-Version`` is still the one expected. One write is allowed: ``POST /v1/reporting/report_runs``
+(`WRITE_OPERATIONS`), with a form body validated against the spec's request body. File contents
+(``GET /v1/files/{file}/contents``, not in either subset: Stripe documents only the file's ``url``)
+must go to a host other than api.stripe.com (files.stripe.com) and answer ``text/csv``.
+
 Endpoints finlab reads that are not in the spec subset (Stripe documents them; they are not in the file):
 ``/v1/financial_connections/accounts[/{account}]`` and ``/v1/crypto/onramp_sessions[/{session}]``. Their
 parameters come from a hand-written allow-list (`EXTRA_OPERATIONS`) after Stripe's API reference. Onramp
@@ -75,8 +84,28 @@ from referencing.jsonschema import DRAFT4
 STRIPE_DIR = Path(__file__).parent / "stripe"
 SPEC: dict[str, Any] = json.loads((STRIPE_DIR / "spec-subset.json").read_text())
 FIXTURES: dict[str, Any] = json.loads((STRIPE_DIR / "fixtures-subset.json").read_text())
+OLDER_SPEC: dict[str, Any] = json.loads((STRIPE_DIR / "spec-subset-2024-04-10.json").read_text())
+OLDER_FIXTURES: dict[str, Any] = json.loads((STRIPE_DIR / "fixtures-subset-2024-04-10.json").read_text())
 SPEC_VERSION: str = SPEC["info"]["version"]
 SPEC_URI = "urn:finlab-tests:stripe-spec-subset"
+OLDER_URI = "urn:finlab-tests:stripe-spec-subset-2024-04-10"
+#: The older subset's paths the demo serves (and finlab will read).
+OLDER_PATHS = (
+    "/v1/payment_intents",
+    "/v1/payment_intents/{intent}",
+    "/v1/refunds",
+    "/v1/refunds/{refund}",
+    "/v1/reporting/report_types",
+    "/v1/reporting/report_types/{report_type}",
+    "/v1/reporting/report_runs",
+    "/v1/reporting/report_runs/{report_run}",
+    "/v1/files",
+    "/v1/files/{file}",
+)
+#: The only non-GET requests finlab may send: (method, path template).
+WRITE_OPERATIONS = frozenset({("POST", "/v1/reporting/report_runs")})
+FILE_CONTENTS = "/v1/files/{file}/contents"
+API_HOST = "api.stripe.com"
 EXTRA_URI = "urn:finlab-tests:stripe-extra"
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 MAX_ERRORS = 8
@@ -163,7 +192,9 @@ Validator = jsonschema.validators.extend(
 )
 
 TIGHT_SPEC = _tighten_spec(SPEC)
+TIGHT_OLDER_SPEC = _tighten_spec(OLDER_SPEC)
 SCHEMAS: dict[str, Any] = SPEC["components"]["schemas"]
+OLDER_SCHEMAS: dict[str, Any] = OLDER_SPEC["components"]["schemas"]
 
 
 def _pointer(*parts: str) -> str:
@@ -295,13 +326,17 @@ EXTRA_OPERATIONS: dict[str, tuple[dict[str, Any], str]] = {
         "crypto.onramp_session.list",
     ),
     "/v1/crypto/onramp_sessions/{session}": ({"expand": EXPAND}, "crypto.onramp_session"),
+    # https://docs.stripe.com/api/files/object (url): the file's bytes, on files.stripe.com
+    FILE_CONTENTS: ({}, "file_contents"),
 }
+EXTRA_SCHEMAS["file_contents"] = {"description": "the file's bytes (text/csv for report runs), not JSON"}
 EXTRA_SCHEMAS["path_param"] = STRING
 EXTRA_SCHEMAS["params"] = {template: query for template, (query, _) in EXTRA_OPERATIONS.items()}
 
 REGISTRY = Registry().with_resources(
     [
         (SPEC_URI, Resource(contents=TIGHT_SPEC, specification=DRAFT4)),
+        (OLDER_URI, Resource(contents=TIGHT_OLDER_SPEC, specification=DRAFT4)),
         (EXTRA_URI, Resource(contents=EXTRA_SCHEMAS, specification=DRAFT4)),
     ]
 )
@@ -324,6 +359,8 @@ def schema_ref(name: str) -> str:
     """The reference of a component schema (``'climate.order'``) or an extra schema."""
     if name in SCHEMAS:
         return f"{SPEC_URI}#{_pointer('components', 'schemas', name)}"
+    if name in OLDER_SCHEMAS:
+        return f"{OLDER_URI}#{_pointer('components', 'schemas', name)}"
     if name in EXTRA_SCHEMAS:
         return f"{EXTRA_URI}#/{name}"
     msg = f"no schema named {name!r} in the spec subset or the extra schemas"
@@ -427,7 +464,7 @@ class Operation:
 def _at(ref: str) -> Any:
     """The node at ``ref`` (no dereferencing)."""
     uri, pointer = ref.split("#", 1)
-    node: Any = TIGHT_SPEC if uri == SPEC_URI else EXTRA_SCHEMAS
+    node: Any = {SPEC_URI: TIGHT_SPEC, OLDER_URI: TIGHT_OLDER_SPEC}.get(uri, EXTRA_SCHEMAS)
     for part in pointer.strip("/").split("/"):
         node = node[part.replace("~1", "/").replace("~0", "~")]
     return node
@@ -439,26 +476,28 @@ def _template_regex(template: str) -> re.Pattern[str]:
     return re.compile(f"^{pattern}$")
 
 
-def _spec_operations() -> list[Operation]:
+def _spec_operations(
+    spec: dict[str, Any] = SPEC, tight: dict[str, Any] = TIGHT_SPEC, uri: str = SPEC_URI
+) -> list[Operation]:
     ops = []
-    for template, item in SPEC["paths"].items():
+    for template, item in spec["paths"].items():
         for method in METHODS:
             op = item.get(method)
             if op is None:
                 continue
             params = {}
             for i, p in enumerate(op.get("parameters", [])):
-                ref = f"{SPEC_URI}#{_pointer('paths', template, method, 'parameters', str(i), 'schema')}"
+                ref = f"{uri}#{_pointer('paths', template, method, 'parameters', str(i), 'schema')}"
                 params[p["name"]] = Param(
                     p["name"],
                     p["in"],
                     bool(p.get("required")),
                     ref,
-                    TIGHT_SPEC["paths"][template][method]["parameters"][i]["schema"],
+                    tight["paths"][template][method]["parameters"][i]["schema"],
                 )
             ok = op.get("responses", {}).get("200", {}).get("content", {}).get("application/json")
             response_ref = (
-                SPEC_URI
+                uri
                 + "#"
                 + _pointer(
                     "paths", template, method, "responses", "200", "content", "application/json", "schema"
@@ -470,6 +509,15 @@ def _spec_operations() -> list[Operation]:
                 Operation(method.upper(), template, params, response_ref, "spec", _template_regex(template))
             )
     return ops
+
+
+def _older_operations() -> list[Operation]:
+    """The older subset's GETs of `OLDER_PATHS`, and the `WRITE_OPERATIONS`."""
+    return [
+        op
+        for op in _spec_operations(OLDER_SPEC, TIGHT_OLDER_SPEC, OLDER_URI)
+        if op.template in OLDER_PATHS and (op.method == "GET" or (op.method, op.template) in WRITE_OPERATIONS)
+    ]
 
 
 def _extra_operations() -> list[Operation]:
@@ -487,8 +535,19 @@ def _extra_operations() -> list[Operation]:
     return ops
 
 
-OPERATIONS: list[Operation] = _spec_operations() + _extra_operations()
-GET_OPERATIONS: dict[str, Operation] = {op.template: op for op in OPERATIONS if op.method == "GET"}
+_MAIN_OPERATIONS = _spec_operations() + [op for op in _extra_operations() if op.template != FILE_CONTENTS]
+GET_OPERATIONS: dict[str, Operation] = {op.template: op for op in _MAIN_OPERATIONS if op.method == "GET"}
+#: Payments, reporting and files (the older subset), and file contents.
+OLDER_GET_OPERATIONS: dict[str, Operation] = {
+    op.template: op
+    for op in [*_older_operations(), *_extra_operations()]
+    if op.method == "GET" and (op.template in OLDER_PATHS or op.template == FILE_CONTENTS)
+}
+OPERATIONS: list[Operation] = [
+    *_MAIN_OPERATIONS,
+    *(op for op in _older_operations() if op.template not in GET_OPERATIONS or op.method != "GET"),
+    OLDER_GET_OPERATIONS[FILE_CONTENTS],
+]
 
 
 def find_operation(method: str, path: str) -> tuple[Operation, dict[str, str]]:
@@ -609,10 +668,15 @@ def validate_request(request: httpx.Request, *, require_auth: bool = True) -> Ch
     """Check ``request`` against the spec (see the module docstring); AssertionError on any violation."""
     method, path = request.method.upper(), request.url.path
     where = f"{method} {path if len(path) < 120 else path[:119] + '…'}"
-    if method != "GET":
-        msg = f"{where}: finlab is read-only and must only send GET"
+    writes = {template for verb, template in WRITE_OPERATIONS if verb == method}
+    if method != "GET" and not any(_template_regex(t).match(path) for t in writes):
+        msg = f"{where}: finlab is read-only and must only send GET (the one write is creating a report run)"
         raise AssertionError(msg)
     op, path_params = find_operation(method, path)
+    files_host = request.url.host != API_HOST
+    if (op.template == FILE_CONTENTS) != files_host and request.url.host in {API_HOST, "files.stripe.com"}:
+        msg = f"{where}: file contents come from files.stripe.com, everything else from {API_HOST}"
+        raise AssertionError(msg)
     if require_auth:
         auth = request.headers.get("authorization", "")
         if not re.fullmatch(r"(Bearer|Basic) \S+", auth):
@@ -625,6 +689,8 @@ def validate_request(request: httpx.Request, *, require_auth: bool = True) -> Ch
     if version is not None and version != SPEC_VERSION:
         msg = f"{where}: header Stripe-Version is {version!r}, the spec describes {SPEC_VERSION!r}"
         raise AssertionError(msg)
+    if method == "POST":
+        return _validate_form(request, op, where)
     if request.content:
         msg = f"{where}: a GET must not carry a body (got {len(request.content)} bytes)"
         raise AssertionError(msg)
@@ -656,6 +722,26 @@ def validate_request(request: httpx.Request, *, require_auth: bool = True) -> Ch
     return CheckedRequest(op, path_params, decoded)
 
 
+def _validate_form(request: httpx.Request, op: Operation, where: str) -> CheckedRequest:
+    """A write's form body against the operation's request body schema; no query string."""
+    if request.url.query:
+        msg = f"{where}: a POST carries its parameters in the form body, not the query"
+        raise AssertionError(msg)
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("application/x-www-form-urlencoded"):
+        msg = f"{where}: Content-Type is {content_type!r}, Stripe takes application/x-www-form-urlencoded"
+        raise AssertionError(msg)
+    uri = OLDER_URI if op.template in OLDER_PATHS else SPEC_URI
+    pointer = _pointer(
+        "paths", op.template, "post", "requestBody", "content", "application/x-www-form-urlencoded", "schema"
+    )
+    ref = f"{uri}#{pointer}"
+    form = decode_query(parse_qsl(request.content.decode(), keep_blank_values=True), where)
+    body = coerce(form, _at(ref))
+    check_schema(body, ref, f"{where}: form body")
+    return CheckedRequest(op, {}, body)
+
+
 # ---------------------------------------------------------------------------------------------
 # Responses
 # ---------------------------------------------------------------------------------------------
@@ -670,7 +756,7 @@ _NOT_FILTERS = frozenset({"limit", "starting_after", "ending_before", "expand", 
 
 
 def _expandable(object_type: str) -> set[str]:
-    schema = SCHEMAS.get(object_type) or {}
+    schema = SCHEMAS.get(object_type) or OLDER_SCHEMAS.get(object_type) or {}
     return {name for name, sub in schema.get("properties", {}).items() if "x-expansionResources" in sub}
 
 
@@ -763,6 +849,14 @@ def validate_response(request: httpx.Request, response: httpx.Response, *, seman
     """Check ``response`` to ``request`` against the spec; AssertionError naming the JSON pointers."""
     where = f"{request.method} {request.url.path} -> {response.status_code}"
     content_type = response.headers.get("content-type", "")
+    if (
+        response.status_code == 200
+        and validate_request(request, require_auth=False).template == FILE_CONTENTS
+    ):
+        if not content_type.startswith("text/csv"):
+            msg = f"{where}: Content-Type is {content_type!r}, a report run's file is text/csv"
+            raise AssertionError(msg)
+        return response.content
     if not content_type.startswith("application/json"):
         msg = f"{where}: Content-Type is {content_type!r}, Stripe answers application/json"
         raise AssertionError(msg)
@@ -860,11 +954,17 @@ def validating_transport(
 
 __all__ = [
     "EXTRA_OPERATIONS",
+    "FILE_CONTENTS",
     "FIXTURES",
     "GET_OPERATIONS",
+    "OLDER_FIXTURES",
+    "OLDER_GET_OPERATIONS",
+    "OLDER_PATHS",
+    "OLDER_SPEC",
     "OPERATIONS",
     "SPEC",
     "SPEC_VERSION",
+    "WRITE_OPERATIONS",
     "CheckedRequest",
     "Operation",
     "ValidatingTransport",

@@ -78,9 +78,11 @@ def test_spec_is_the_pinned_version_and_a_valid_openapi_document() -> None:
 
 #: SHA-256 of the reference files as copied from ``../shared/stripe/`` (Stripe's data, unmodified).
 REFERENCE_SHA256 = {
-    "README.md": "b612e6fb311583b9a9ff77da0157db4c88b0d470e360cac64ebfcabe74db731a",
+    "README.md": "bdb875e8dc019c0e34f713972a79d35aa36ccf2d26005293e53b61837195d036",
     "fixtures-subset.json": "3426d56246c06a42d676036af6b46360956b2d0d34a05f47cbe56b7d9c1ca0e9",
     "spec-subset.json": "74348199b0a53c7a4eebc91859f0f65e8414ea000c0643e0ad155cf85bcc9c54",
+    "fixtures-subset-2024-04-10.json": "9eba8fb0b3f4195ab89d69fbbde44b2d8b7156be1aab30a1c86d1927555ed711",
+    "spec-subset-2024-04-10.json": "51a141636afa918aa6c1330fabd4975400699203875a0222e54b04be4b6deb23",
 }
 
 
@@ -899,3 +901,160 @@ def test_registry_paths_and_filters_are_declared(kind: str) -> None:
         assert op.object_schema == kind
         declared = {p.name for p in op.params.values() if p.location == "query"}
         assert res.filters - declared == set(), f"{kind}: filters Stripe does not declare"
+
+
+# ---------------------------------------------------------------------------------------------
+# (e) payments, reporting and files: the older subset (issue 14), the one write, the files host
+# ---------------------------------------------------------------------------------------------
+
+FILES = "https://files.stripe.com"
+OLDER_KINDS = ("payment_intent", "refund", "reporting.report_run", "reporting.report_type", "file")
+
+
+@pytest.mark.parametrize("name", OLDER_KINDS)
+def test_stripe_older_example_objects_validate_against_their_schema(name: str) -> None:
+    example = spec.OLDER_FIXTURES["resources"][name]
+    assert spec.schema_errors(example, spec.schema_ref(name)) == []
+
+
+def _tax_file(dataset: Any) -> str:
+    runs = _objects(dataset, "reporting.report_run")
+    return next(r["result"]["id"] for r in runs if r["result"] and r["report_type"].startswith("tax."))
+
+
+def _older_request(op: spec.Operation, dataset: Any) -> str:
+    """A valid request for ``op`` with real ids from the demo dataset."""
+    ids = {
+        "{intent}": lambda: _objects(dataset, "payment_intent")[0]["id"],
+        "{refund}": lambda: _objects(dataset, "refund")[0]["id"],
+        "{report_type}": lambda: "tax.transactions.itemized.2",
+        "{report_run}": lambda: _objects(dataset, "reporting.report_run")[0]["id"],
+        "{file}": lambda: _tax_file(dataset),
+    }
+    path = op.template
+    for name, value in ids.items():
+        if name in path:
+            path = path.replace(name, value())
+    return path + ("?limit=100" if op.is_list else "")
+
+
+def _http(server: Any, key: str, base: str = BASE) -> tuple[httpx.Client, spec.ValidatingTransport]:
+    transport = spec.validating_transport(server.handle)
+    headers = {"Authorization": f"Bearer {key}", "Stripe-Version": API_VERSION}
+    return httpx.Client(transport=transport, base_url=base, headers=headers), transport
+
+
+@pytest.mark.parametrize("op", list(spec.OLDER_GET_OPERATIONS.values()), ids=lambda op: op.template)
+def test_every_payments_and_reporting_operation_of_the_demo_server_is_conformant(
+    op: spec.Operation, demo: Any
+) -> None:
+    dataset, server, key = demo
+    http, transport = _http(server, key, FILES if op.template == spec.FILE_CONTENTS else BASE)
+    with http:
+        url = _older_request(op, dataset)
+        response = http.get(url)
+        assert response.status_code == 200, response.text
+        if op.is_list and response.json()["has_more"]:
+            cursor = response.json()["data"][-1]["id"]
+            assert http.get(f"{url}&starting_after={cursor}").status_code == 200
+    transport.assert_clean()
+
+
+@pytest.mark.parametrize("path", ["/v1/payment_intents", "/v1/refunds", "/v1/reporting/report_runs"])
+def test_created_ranges_on_payments_and_runs_are_conformant(path: str, demo: Any) -> None:
+    dataset, server, key = demo
+    kind = {"/v1/payment_intents": "payment_intent", "/v1/refunds": "refund"}.get(
+        path, "reporting.report_run"
+    )
+    middle = _median_created(dataset, kind)
+    http, transport = _http(server, key)
+    with http:
+        for query in (f"created[gte]={middle}", f"created[lt]={middle}", f"created={middle}"):
+            assert http.get(f"{path}?limit=100&{query}").status_code == 200
+    transport.assert_clean()
+    assert transport.seen[("GET", path, 200)] == 3
+
+
+def test_creating_a_report_run_is_the_one_write_and_it_conforms() -> None:
+    from finlab.demo import DemoStripe, default_dataset
+    from finlab.demo.server import DEMO_API_KEY
+
+    dataset = default_dataset()
+    kind = dataset["reporting.report_type"][0]
+    http, transport = _http(DemoStripe(dataset), DEMO_API_KEY)
+    form = {
+        "report_type": kind["id"],
+        "parameters[interval_start]": str(kind["data_available_start"]),
+        "parameters[interval_end]": str(kind["data_available_end"]),
+        "parameters[timezone]": "Europe/Berlin",
+        "parameters[columns][0]": "id",
+        "parameters[columns][1]": "tax_amount",
+    }
+    with http:
+        run = http.post("/v1/reporting/report_runs", data=form).json()
+        polls = [http.get(f"/v1/reporting/report_runs/{run['id']}").json()["status"] for _ in range(3)]
+        url = http.get(f"/v1/reporting/report_runs/{run['id']}").json()["result"]["url"]
+        csv = http.get(url)
+    transport.assert_clean()
+    assert (run["status"], polls) == ("pending", ["pending", "succeeded", "succeeded"])
+    assert csv.content.startswith(b"id,tax_amount\n")
+    assert transport.seen[("POST", "/v1/reporting/report_runs", 200)] == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("POST", "/v1/refunds"),
+        ("POST", "/v1/payment_intents/pi_1"),
+        ("POST", "/v1/reporting/report_runs/frr_1"),
+        ("DELETE", "/v1/reporting/report_runs"),
+    ],
+)
+def test_every_other_write_still_fails(method: str, url: str) -> None:
+    raises(lambda: spec.validate_request(get(url, method=method)), "read-only")
+
+
+def test_file_contents_come_from_the_files_host_only() -> None:
+    def files(path: str) -> httpx.Request:
+        return httpx.Request("GET", f"{FILES}{path}", headers=HEADERS)
+
+    raises(lambda: spec.validate_request(get("/v1/files/file_1/contents")), "come from files.stripe.com")
+    raises(lambda: spec.validate_request(files("/v1/refunds")), "everything else from api.stripe.com")
+    assert spec.validate_request(files("/v1/files/file_1/contents")).template == spec.FILE_CONTENTS
+
+
+def test_a_report_run_form_is_checked_against_the_spec() -> None:
+    def post(body: str) -> httpx.Request:
+        headers = {**HEADERS, "Content-Type": "application/x-www-form-urlencoded"}
+        return httpx.Request("POST", f"{BASE}/v1/reporting/report_runs", headers=headers, content=body)
+
+    assert (
+        spec.validate_request(post("report_type=tax.itemized_export.1")).template
+        == "/v1/reporting/report_runs"
+    )
+    raises(lambda: spec.validate_request(post("report_type=x&color=red")), "form body", "color")
+    raises(
+        lambda: spec.validate_request(post("report_type=x&parameters[interval_start]=soon")), "interval_start"
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "form", "status"),
+    [
+        ("POST", "/v1/reporting/report_runs", {"report_type": "tax.itemized_export.1"}, 400),
+        ("POST", "/v1/reporting/report_runs", {"report_type": "nope.1"}, 404),
+        ("GET", "/v1/reporting/report_runs/frr_missing", None, 404),
+        ("GET", "/v1/reporting/report_types/nope.1", None, 404),
+    ],
+)
+def test_reporting_errors_match_the_error_schema(
+    method: str, url: str, form: dict[str, str] | None, status: int
+) -> None:
+    from finlab.demo import DemoStripe, default_dataset
+    from finlab.demo.server import DEMO_API_KEY
+
+    http, transport = _http(DemoStripe(default_dataset()), DEMO_API_KEY)
+    with http:
+        response = http.request(method, url, data=form)
+    transport.assert_clean()
+    assert response.status_code == status

@@ -43,6 +43,10 @@ ID_PREFIXES = {
     "forwarding.request": "fwdreq_",
     "webhook_endpoint": "we_",
     "crypto.onramp_session": "cos_",
+    "payment_intent": "pi_",
+    "refund": "re_",
+    "reporting.report_run": "frr_",
+    "file": "file_",
 }
 ORDER_STATUSES = {"awaiting_funds", "canceled", "confirmed", "delivered", "open"}
 PATHWAYS = {
@@ -114,7 +118,7 @@ def test_default_dataset_copies_are_independent() -> None:
 
 
 def test_every_resource_is_present(dataset: Dataset) -> None:
-    expected = {*ID_PREFIXES, "tax.settings", "climate.product", "climate.supplier"}
+    expected = {*ID_PREFIXES, "tax.settings", "climate.product", "climate.supplier", "reporting.report_type"}
     assert expected == {object_type for object_type, objects in dataset.objects.items() if objects}
 
 

@@ -34,22 +34,16 @@ from finlab.demo.dataset import (
 )
 from finlab.demo.identity import make_identity
 from finlab.demo.operations import make_forwarding, make_onramp, make_webhooks
+from finlab.demo.payments import make_payments
+from finlab.demo.reporting import FILE, REPORT_RUN, REPORT_TYPE, make_reporting, size_files
 from finlab.demo.tax import make_remittances, make_tax, tax_settings
 
 # ------------------------------------------------------------------------------------------ entry
 
 
 def generate(*, seed: int = 7, now: datetime = DEMO_NOW, n_transactions: int = 16_000) -> Dataset:
-    """Return the demo account as of ``now`` with ``n_transactions`` bank transactions.
-
-    Parameters
-    ----------
-    seed
-        Seed of every random choice; equal arguments give equal datasets.
-    now
-        The moment the account is observed; all history lies in the 24 months before it.
-    n_transactions
-        Financial Connections transactions across the three bank accounts.
+    """The demo account as of ``now`` (its history: the 24 months before) with ``n_transactions`` FC
+    transactions across its bank accounts; ``seed`` seeds every random choice (equal arguments, equal data).
 
     Examples
     --------
@@ -64,10 +58,16 @@ def generate(*, seed: int = 7, now: datetime = DEMO_NOW, n_transactions: int = 1
     suppliers, products, orders = make_climate(random.Random(f"{seed}:climate"), cal)
     sessions, reports = make_identity(random.Random(f"{seed}:identity"), cal)
     misc = random.Random(f"{seed}:misc")
+    tax_transactions = [sale.txn for sale in tax.sales]
+    payments = random.Random(f"{seed}:payments")
+    intents, refunds = make_payments(
+        payments, cal, tax_transactions, tax.line_items, tax.parents, tax.associations
+    )
+    report_types, report_runs, files = make_reporting(random.Random(f"{seed}:reporting"), cal)
     objects: dict[str, list[Json]] = {
         ACCOUNT: accounts,
         TRANSACTION: transactions,
-        "tax.transaction": [sale.txn for sale in tax.sales],
+        "tax.transaction": tax_transactions,
         "tax.transaction_line_item": tax.line_items,
         "tax.association": tax.associations,
         "tax.calculation": tax.calculations,
@@ -82,8 +82,15 @@ def generate(*, seed: int = 7, now: datetime = DEMO_NOW, n_transactions: int = 1
         "forwarding.request": make_forwarding(misc, cal),
         "webhook_endpoint": make_webhooks(misc, cal),
         "crypto.onramp_session": make_onramp(misc, cal),
+        "payment_intent": intents,
+        "refund": refunds,
+        REPORT_TYPE: report_types,
+        REPORT_RUN: report_runs,
+        FILE: files,
     }
-    return Dataset(objects, tax.parents)
+    dataset = Dataset(objects, tax.parents)
+    size_files(dataset)
+    return dataset
 
 
 def main() -> None:

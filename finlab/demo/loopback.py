@@ -5,6 +5,10 @@ back unchanged, so the socket server adds transport only: behaviour (latency, 42
 belongs to `DemoStripe`. Transport faults are the exception: on `Reset` the socket is reset, and on
 `Stall` the connection stays silent past the client's read timeout.
 
+A second port stands in for files.stripe.com (`LoopbackServer.files_url`): requests that arrive
+there reach `DemoStripe.handle` addressed to its ``files_host``, so ``GET /v1/files/{id}/contents``
+answers on that port only, and every API path on the main port only.
+
 Examples
 --------
 >>> import httpx
@@ -33,6 +37,7 @@ from finlab.demo.limits import Limits
 from finlab.demo.server import DEMO_API_KEY, DemoStripe
 
 DEFAULT_PORT = 12111
+DEFAULT_FILES_PORT = 12112
 #: Hop-by-hop headers the socket server writes itself.
 _OWN_HEADERS = frozenset({"connection", "content-length", "transfer-encoding"})
 
@@ -42,9 +47,11 @@ class _HTTPServer(ThreadingHTTPServer):
     #: Connections the kernel queues before they are accepted: 100+ clients may connect at once.
     request_queue_size = 256
 
-    def __init__(self, address: tuple[str, int], stripe: DemoStripe):
+    def __init__(self, address: tuple[str, int], stripe: DemoStripe, *, files: bool = False):
         super().__init__(address, _Handler)
         self.stripe = stripe
+        #: Whether this port stands in for the files host.
+        self.files = files
         #: Set when the server closes: stalled connections stop waiting.
         self.closing = threading.Event()
 
@@ -61,9 +68,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _relay(self) -> None:
         """Answer the request with `DemoStripe.handle`, whatever its method."""
         length = int(self.headers.get("Content-Length") or 0)
+        host = self.server.stripe.files_host if self.server.files else self.headers.get("Host", "localhost")
         request = httpx.Request(
             self.command,
-            f"http://{self.headers.get('Host', 'localhost')}{self.path}",
+            f"http://{host}{self.path}",
             headers=list(self.headers.items()),
             content=self.rfile.read(length) if length else b"",
         )
@@ -105,13 +113,16 @@ class LoopbackServer:
     Use as a context manager, or call `close` when done.
     """
 
-    def __init__(self, stripe: DemoStripe, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, stripe: DemoStripe, host: str = "127.0.0.1", port: int = 0, files_port: int = 0):
         self.stripe = stripe
         self._httpd = _HTTPServer((host, port), stripe)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="finlab-demo-stripe", daemon=True
-        )
-        self._thread.start()
+        self._files = _HTTPServer((host, files_port), stripe, files=True)
+        self._threads = [
+            threading.Thread(target=server.serve_forever, name=f"finlab-demo-{name}", daemon=True)
+            for name, server in (("stripe", self._httpd), ("files", self._files))
+        ]
+        for thread in self._threads:
+            thread.start()
 
     @property
     def url(self) -> str:
@@ -119,16 +130,24 @@ class LoopbackServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host!s}:{port}"
 
+    @property
+    def files_url(self) -> str:
+        """Base URL of the port standing in for files.stripe.com (file contents only)."""
+        host, port = self._files.server_address[:2]
+        return f"http://{host!s}:{port}"
+
     def wait(self) -> None:
         """Block until the server is closed (from another thread) or interrupted."""
-        self._thread.join()
+        self._threads[0].join()
 
     def close(self) -> None:
-        """Stop serving and release the port."""
-        self._httpd.closing.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join()
+        """Stop serving and release both ports."""
+        for server in (self._httpd, self._files):
+            server.closing.set()
+            server.shutdown()
+            server.server_close()
+        for thread in self._threads:
+            thread.join()
 
     def __enter__(self) -> LoopbackServer:
         return self
@@ -139,18 +158,24 @@ class LoopbackServer:
         self.close()
 
 
-def serve(stripe: DemoStripe, host: str = "127.0.0.1", port: int = 0) -> LoopbackServer:
-    """Serve ``stripe`` on ``host:port`` (``port=0``: any free port) until closed."""
-    return LoopbackServer(stripe, host, port)
+def serve(stripe: DemoStripe, host: str = "127.0.0.1", port: int = 0, files_port: int = 0) -> LoopbackServer:
+    """Serve ``stripe`` on ``host:port`` and its files on ``host:files_port`` (0: any free port)."""
+    return LoopbackServer(stripe, host, port, files_port)
 
 
-def serve_forever(*, host: str = "127.0.0.1", port: int = DEFAULT_PORT, limits: Limits | None = None) -> None:
+def serve_forever(
+    *,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    files_port: int = DEFAULT_FILES_PORT,
+    limits: Limits | None = None,
+) -> None:
     """Serve the bundled demo account until interrupted, printing its URL and API key.
 
     ``limits`` adds latency and Stripe's rate limits (see `finlab.demo.limits`). ``KeyboardInterrupt``
     propagates to the caller once the port is released.
     """
-    with serve(DemoStripe(default_dataset(), limits=limits), host, port) as server:
-        print(f"Demo Stripe listening on {server.url}", flush=True)
+    with serve(DemoStripe(default_dataset(), limits=limits), host, port, files_port) as server:
+        print(f"Demo Stripe listening on {server.url} (files.stripe.com: {server.files_url})", flush=True)
         print(f"API key: {DEMO_API_KEY}  (Ctrl+C stops it)", flush=True)
         server.wait()

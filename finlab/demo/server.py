@@ -31,17 +31,22 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
+from urllib.parse import parse_qsl
 
 import httpx
 
 from finlab.client import API_VERSION
+from finlab.demo.clock import DEMO_NOW
 from finlab.demo.dataset import ACCOUNT, REFRESH_PREFIX, TRANSACTION, Dataset, Json
 from finlab.demo.faults import Faults
 from finlab.demo.limits import Limits
+from finlab.demo.reporting import FILE, FILES_HOST, REPORT_RUN, REPORT_TYPE, RefusedError, RunDesk
 
 #: The bundled demo account's restricted test key (public: it only opens the demo server).
 DEMO_API_KEY = "rk_test_51FinlabDemoAccount0fflineNotebooksSyntheticData7"
 DEMO_ACCOUNT_ID = "acct_1FinlabDemo000000"
+#: The demo server's default time: a day after the demo account's "now" (2026-11-02 00:00 UTC).
+DEMO_CLOCK = int(DEMO_NOW.timestamp()) + 86_400
 #: How many recent requests `DemoStripe.requests` keeps.
 REQUEST_LOG_SIZE = 100_000
 
@@ -101,6 +106,14 @@ def _unknown(key: str) -> _StripeError:
 
 def _missing(object_type: str, object_id: str, param: str, status: int = 404) -> _StripeError:
     return _StripeError(status, f"No such {object_type}: '{object_id}'", code="resource_missing", param=param)
+
+
+def _unrecognized(method: str, path: str) -> _StripeError:
+    msg = (
+        f"Unrecognized request URL ({method}: {path}). Please see https://stripe.com/docs "
+        "or we can help at https://support.stripe.com/."
+    )
+    return _StripeError(404, msg)
 
 
 def _invalid_integer(raw: str, param: str) -> _StripeError:
@@ -269,7 +282,9 @@ class _Route:
 
     template: str
     object_type: str
-    kind: str  # "list", "retrieve", "children" (a parent's line items), "find", "singleton" or "account"
+    # "list", "retrieve", "children" (a parent's line items), "find", "singleton", "account", "catalog"
+    # (a whole list in one answer, no cursors) or "contents" (a file's bytes, on the files host only)
+    kind: str
     permission: str
     filters: Mapping[str, _Filter] = field(default_factory=dict)
     parent: str | None = None
@@ -379,7 +394,28 @@ _ROUTES = (
     *_resource("/v1/forwarding/requests", "forwarding.request", filters={"created": _Range(scalar=False)}),
     *_resource("/v1/webhook_endpoints", "webhook_endpoint"),
     *_resource("/v1/crypto/onramp_sessions", "crypto.onramp_session"),
+    *_resource(
+        "/v1/payment_intents",
+        "payment_intent",
+        filters={"created": _Range(), "customer": _Equals("customer")},
+    ),
+    *_resource(
+        "/v1/refunds",
+        "refund",
+        filters={
+            "created": _Range(),
+            "payment_intent": _Equals("payment_intent"),
+            "charge": _Equals("charge"),
+        },
+    ),
+    _Route("/v1/reporting/report_types", REPORT_TYPE, "catalog", _read("reporting_report_type")),
+    _Route("/v1/reporting/report_types/{id}", REPORT_TYPE, "retrieve", _read("reporting_report_type")),
+    *_resource("/v1/reporting/report_runs", REPORT_RUN, filters={"created": _Range()}),
+    *_resource("/v1/files", FILE, filters={"created": _Range(), "purpose": _Equals("purpose")}),
+    _Route("/v1/files/{id}/contents", FILE, "contents", _read("file")),
 )
+#: The one write the demo accepts, as Stripe does: creating a report run (``POST``), with this permission.
+REPORT_RUN_WRITE = "rak_reporting_report_run_write"
 _COMPILED = tuple((route.pattern, route) for route in _ROUTES)
 _LISTED = {route.object_type: route for route in _ROUTES if route.kind in {"list", "children"}}
 #: The field each listed type is sorted by, newest first (None: kept in dataset order).
@@ -472,6 +508,10 @@ class _Index:
             key: _Listing.build(items, _ORDER.get(key[0], "created")) for key, items in groups.items()
         }
 
+    def lists_all(self, object_type: str) -> list[Json]:
+        """Every object of ``object_type``, in dataset order."""
+        return list(self.by_id.get(object_type, {}).values())
+
     def listing(self, object_type: str, group: str | None) -> _Listing:
         return self.lists.get((object_type, group)) or _Listing([], [], {})
 
@@ -496,6 +536,13 @@ class DemoStripe:
         Faults injected into answers (see `finlab.demo.faults`); None: every answer is sound.
     limits
         Latency and Stripe's rate limits (see `finlab.demo.limits`); None: instant and unlimited.
+    clock
+        Unix time now: when created report runs start and whether result files have expired.
+        Defaults to `DEMO_CLOCK`, a day after the demo account's "now", so the bundled
+        account answers the same whatever the date.
+    files_host
+        The host that serves file contents (``GET /v1/files/{id}/contents``), as files.stripe.com
+        does; every other path is answered on any other host only.
 
     Notes
     -----
@@ -511,8 +558,13 @@ class DemoStripe:
         account_id: str = DEMO_ACCOUNT_ID,
         faults: Faults | None = None,
         limits: Limits | None = None,
+        clock: Callable[[], float] = lambda: DEMO_CLOCK,
+        files_host: str = FILES_HOST,
     ):
         self.dataset = dataset
+        self.clock = clock
+        self.files_host = files_host
+        self.desk = RunDesk(dataset)
         self.account_id = account_id
         self.faults = faults
         self.limits = limits
@@ -539,40 +591,42 @@ class DemoStripe:
             if self.limits is not None and (refusal := self.limits.admit(request.url.path)):
                 raise _StripeError(429, refusal, code="rate_limit")
             status, body = 200, self._dispatch(request)
+        except RefusedError as refused:
+            error = _StripeError(refused.status, refused.message, code=refused.code, param=refused.param)
+            status, body = error.status, error.body(request_id)
         except _StripeError as error:
             status, body = error.status, error.body(request_id)
         with self._lock:
             params = tuple(request.url.params.multi_items())
             self.requests.append(RecordedRequest(request.method, request.url.path, params, status))
         headers = {
-            "Content-Type": "application/json",
+            "Content-Type": "text/csv" if isinstance(body, bytes) else "application/json",
             "Request-Id": request_id,
             "Stripe-Version": request.headers.get("Stripe-Version", API_VERSION),
         }
         if status == 405:
             headers["Allow"] = "GET"
-        response = httpx.Response(
-            status, headers=headers, content=json.dumps(body, separators=(",", ":")).encode()
-        )
+        content = body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
+        response = httpx.Response(status, headers=headers, content=content)
         if self.limits is not None:
             self.limits.wait()
         return response if self.faults is None else self.faults.inject(request, response)
 
-    def _dispatch(self, request: httpx.Request) -> Json:
+    def _dispatch(self, request: httpx.Request) -> Json | bytes:
         key = self._authenticate(request)
         path = request.url.path
         route, object_id = self._route(request.method, path)
-        if request.method != "GET":
+        if (route.kind == "contents") != (request.url.host == self.files_host):
+            raise _unrecognized(request.method, path)
+        creates = request.method == "POST" and route.object_type == REPORT_RUN and route.kind == "list"
+        if request.method != "GET" and not creates:
             msg = f"The demo Stripe only reads: {request.method} {path} is not supported. Use GET."
             raise _StripeError(405, msg)
-        allowed = self.api_keys[key]
-        if allowed is not None and route.permission not in allowed:
-            msg = (
-                f"The provided key '{mask_key(key)}' does not have the required permissions for this "
-                f"endpoint on account '{self.account_id}'. Having the '{route.permission}' permission would "
-                "allow this request to continue."
+        self._authorize(key, REPORT_RUN_WRITE if creates else route.permission)
+        if creates:
+            return self.desk.create(
+                parse_qsl(request.content.decode(), keep_blank_values=True), int(self.clock())
             )
-            raise _StripeError(403, msg)
         query = _Query.parse(request.url.params)
         query.check(route.specs())
         index = self._current_index()
@@ -588,12 +642,33 @@ class DemoStripe:
             return self._find(query, index)
         if route.kind == "account":
             return self._account()
+        if route.kind == "catalog":
+            return {
+                "object": "list",
+                "data": index.lists_all(route.object_type),
+                "has_more": False,
+                "url": path,
+            }
+        if route.kind == "contents":
+            assert object_id is not None
+            return self.desk.contents(object_id, int(self.clock()))
         if route.kind == "singleton":
             if index.settings is None:
                 raise _missing(route.object_type, "", "id")
             return dict(index.settings)
         assert object_id is not None
         return self._retrieve(route, object_id, query, index)
+
+    def _authorize(self, key: str, permission: str) -> None:
+        """Answer 403 naming ``permission`` if the key lacks it."""
+        allowed = self.api_keys[key]
+        if allowed is not None and permission not in allowed:
+            msg = (
+                f"The provided key '{mask_key(key)}' does not have the required permissions for this "
+                f"endpoint on account '{self.account_id}'. Having the '{permission}' permission would "
+                "allow this request to continue."
+            )
+            raise _StripeError(403, msg)
 
     def _authenticate(self, request: httpx.Request) -> str:
         """Return the request's API key (Bearer or Basic auth), or answer 401."""
@@ -616,11 +691,7 @@ class DemoStripe:
         for pattern, route in _COMPILED:
             if match := pattern.fullmatch(path):
                 return route, match.groupdict().get("id")
-        msg = (
-            f"Unrecognized request URL ({method}: {path}). Please see https://stripe.com/docs "
-            "or we can help at https://support.stripe.com/."
-        )
-        raise _StripeError(404, msg)
+        raise _unrecognized(method, path)
 
     def _current_index(self) -> _Index:
         with self._lock:
@@ -667,6 +738,8 @@ class DemoStripe:
         obj = index.by_id.get(route.object_type, {}).get(object_id)
         if obj is None:
             raise _missing(route.object_type, object_id, "id")
+        if route.object_type == REPORT_RUN:
+            self.desk.poll(obj)
         children = _LINE_ITEMS.get(route.object_type)
         if children is None or "line_items" not in query.expand:
             return obj

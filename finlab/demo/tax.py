@@ -4,7 +4,7 @@ The cases an analyst files by are here on purpose, each as Stripe defines the fi
 
 - inclusive and exclusive lines in every currency (an inclusive line's ``amount`` includes its tax);
 - reversals that post (``posted_at``) days to weeks after their original, keeping its ``tax_date``,
-  some of them in a later month, quarter and year, some partial;
+  some of them in a later month, quarter and year, some partial, and one four months later;
 - originals posted after their tax date (invoices paid late), across month ends;
 - overlapping registrations: Germany's standard registration and the non-Union OSS one in Ireland
   both cover German consumers (the OSS one files them);
@@ -311,6 +311,7 @@ def make_tax(rng: random.Random, cal: Calendar) -> _Tax:
         if posted < cal.end - 5 * DAY and rng.random() < _REVERSAL_RATE:
             _reverse(rng, tax, sale, min(posted + rng.randint(2, 45) * DAY, last))
     _reverse_across_years(rng, tax, last)
+    _reverse_months_later(tax, last)
     tax.associations += [_errored_association(rng) for _ in range(12)]
     _calculations(rng, tax, cal, buyers, products)
     return tax
@@ -506,6 +507,26 @@ def _reverse_across_years(rng: random.Random, tax: _Tax, last: int) -> None:
             _reverse(rng, tax, sale, min(moment, last), Decimal(share))
 
 
+def _reverse_months_later(tax: _Tax, last: int) -> None:
+    """Refund, on 2026-10-14 (or ``last``), half of a June 2026 sale: four months and a quarter later.
+
+    The refund comes long after the sale, so only a sync that lists refunds finds its reversal. It
+    draws from its own generator, so every other object of the account keeps its id, and it posts in
+    a quarter whose remittance is not yet due, so the bank account is unchanged.
+    """
+    moment = min(int(datetime(2026, 10, 14, 10, tzinfo=UTC).timestamp()), last)
+    june = [
+        sale
+        for sale in tax.sales
+        if sale.association
+        and not sale.reversed
+        and sale.buyer.place.key == "US-CA"
+        and datetime.fromtimestamp(sale.txn["posted_at"], UTC).strftime("%Y-%m") == "2026-06"
+    ]
+    if june and moment > june[0].txn["posted_at"]:
+        _reverse(random.Random(june[0].txn["id"]), tax, june[0], moment, Decimal("0.5"))
+
+
 def _reverse(
     rng: random.Random, tax: _Tax, original: _Sale, moment: int, share: Decimal | None = None
 ) -> None:
@@ -690,6 +711,15 @@ def make_remittances(tax: _Tax, cal: Calendar) -> list[Remittance]:
         for (due, authority, currency), amount in sorted(owed.items())
         if amount > 0 and weekday_after(due) <= last_day
     ]
+
+
+def city_rates() -> dict[tuple[str, str | None, str], tuple[Decimal, str, str]]:
+    """Return (country, state, city) -> (combined rate, place name, tax type) of every demo city."""
+    return {
+        (place.country, place.state, city): (Decimal(rate), place.name, place.tax_type)
+        for place in _PLACES
+        for city, _, rate in place.cities
+    }
 
 
 def tax_settings() -> Json:
