@@ -12,11 +12,13 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
+from typing import Any
 
 from finlab import resources
 from finlab.errors import ConfigurationError
+from finlab.resources import STORED, Resource
 
 #: A date bound as callers may give it.
 Instant = datetime | date | str | int | None
@@ -79,3 +81,26 @@ def check_ids(ids: Iterable[str], prefix: str, what: str) -> list[str]:
         )
         raise ConfigurationError(msg)
     return [resources.check_id(i, what) for i in checked]
+
+
+def check_list_filters(res: Resource, filters: Mapping[str, Any]) -> Resource:
+    """``res`` if it has a list endpoint that takes these filters, else a clear error."""
+    if res.list_path is None or res.parent is not None:
+        msg = f"{res.object} has no list endpoint in Stripe; use stripe.{res.method}(ids=...) instead."
+        raise ConfigurationError(msg)
+    unknown = sorted(set(filters) - res.filters)
+    if unknown:
+        allowed = ", ".join(sorted(res.filters)) or "none"
+        msg = f"{res.object} lists take no filter {unknown!r}; allowed: {allowed}."
+        raise ConfigurationError(msg)
+    return res
+
+
+def not_stored(resource: str, filtered: bool) -> ConfigurationError:
+    """The error for ``as_of=`` on a frame that is not read from a store."""
+    msg = (
+        f"as_of= reads an earlier version of a stored frame, and {resource} "
+        f"{'with these filters ' if filtered else ''}is not read from a store here. Stored: "
+        f"{', '.join(STORED)}; connect(store=...) or set FINLAB_STORE to keep them."
+    )
+    return ConfigurationError(msg)

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 import polars as pl
 
-from finlab import resources
-from finlab.arguments import Instant, check_ids, time_window, to_epoch
+from finlab import report_runs, resources
+from finlab.arguments import Instant, check_ids, check_list_filters, not_stored, time_window, to_epoch
 from finlab.budget import Budget
 from finlab.client import AsyncClient
 from finlab.errors import AuthenticationError, ConfigurationError
@@ -37,6 +37,7 @@ from finlab.settings import (
     redact,
 )
 from finlab.sources import KnownTaxIds, Source, StoreSource, StripeSource
+from finlab.tax_reports import ITEMIZED
 
 if TYPE_CHECKING:
     from finlab.store import AsOf, Store
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 TRANSACTION = "financial_connections.transaction"
+LINE_ITEM = "tax.transaction_line_item"
 
 _notices: set[str] = set()
 
@@ -158,7 +160,8 @@ class Connection:
         self.is_demo = is_demo
         self._session = Session(self._config)
         self._finalizer = weakref.finalize(self, self._session.close)  # if close() is never called
-        self._stripe = StripeSource(self._session, known_tax_ids)
+        self._stripe = StripeSource(self._session)
+        self._known_tax_ids = known_tax_ids
         self._local = None if store is None else self._store_view(os.fspath(store))
 
     def __repr__(self) -> str:
@@ -174,11 +177,6 @@ class Connection:
     def livemode(self) -> bool:
         """True when reading live data."""
         return self._config.livemode
-
-    @property
-    def stripe_account(self) -> str | None:
-        """The connected account read on behalf of, if any."""
-        return self._config.stripe_account
 
     def close(self) -> None:
         """Close the connection's HTTP client (a later call opens a new one)."""
@@ -219,21 +217,16 @@ class Connection:
         return StoreView(
             root,
             self._run,
-            stripe_account=self.stripe_account,
+            stripe_account=self._config.stripe_account,
             livemode=self.livemode,
-            known_tax_ids=self._stripe.known_tax_ids,
+            known_tax_ids=self._known_tax_ids,
         )
 
     def _source(self, resource: str, as_of: AsOf, filtered: bool = False) -> Source:
         """Where ``resource`` is read from: the store when it keeps it (and no list filter is asked)."""
         usable = self._local is not None and resource in STORED and not filtered
         if as_of is not None and not usable:
-            msg = (
-                f"as_of= reads an earlier version of a stored frame, and {resource} "
-                f"{'with these filters ' if filtered else ''}is not read from a store here. Stored: "
-                f"{', '.join(STORED)}; connect(store=...) or set FINLAB_STORE to keep them."
-            )
-            raise ConfigurationError(msg)
+            raise not_stored(resource, filtered)
         if usable and self._local is not None:
             return StoreSource(self._local, as_of)
         return self._stripe
@@ -251,15 +244,7 @@ class Connection:
 
         >>> stripe.frame("identity.verification_session", status="verified")  # doctest: +SKIP
         """
-        res = resources.get(resource)
-        if res.list_path is None or res.parent is not None:
-            msg = f"{res.object} has no list endpoint in Stripe; use stripe.{res.method}(ids=...) instead."
-            raise ConfigurationError(msg)
-        unknown = sorted(set(filters) - res.filters)
-        if unknown:
-            allowed = ", ".join(sorted(res.filters)) or "none"
-            msg = f"{res.object} lists take no filter {unknown!r}; allowed: {allowed}."
-            raise ConfigurationError(msg)
+        res = check_list_filters(resources.get(resource), filters)
         return self._source(res.object, as_of, bool(filters)).listed(res, filters, max_objects)
 
     # -- Financial Connections ----------------------------------------------------------------
@@ -294,26 +279,37 @@ class Connection:
         ids: Iterable[str] | None = None,
         payment_intents: Iterable[str] | None = None,
         *,
+        start: Instant = None,
+        end: Instant = None,
         as_of: AsOf = None,
     ) -> pl.DataFrame:
-        """Tax transactions (and reversals) by id, by PaymentIntent, or every one finlab knows of.
-
-        With a store, those not stored yet are fetched into it, and every stored one is returned
-        when neither ``ids`` nor ``payment_intents`` is given. ``as_of`` re-creates a filed report.
+        """Tax transactions (and reversals) by id, by PaymentIntent, or (neither) every one posted in
+        ``start``..``end``: Stripe cannot list them, so finlab finds them through the PaymentIntents
+        and refunds created then (`finlab.discovery`). With a store they are read from it (a sync
+        finds them); ``as_of`` re-creates a filed report.
         """
+        window = time_window(start, end)
         source = self._source("tax.transaction", as_of)
-        return source.tax("tax.transaction", self._tax_ids(ids, payment_intents))
+        return source.tax(
+            "tax.transaction", self._stripe.chosen_tax_ids(ids, payment_intents, window), window
+        )
 
     def tax_line_items(
         self,
         ids: Iterable[str] | None = None,
         payment_intents: Iterable[str] | None = None,
         *,
+        start: Instant = None,
+        end: Instant = None,
         as_of: AsOf = None,
     ) -> pl.DataFrame:
-        """Line items of tax transactions, with their parent ``tax_transaction`` and ``currency``."""
+        """Line items of tax transactions (chosen as in `tax_transactions`), with their parent
+        ``tax_transaction`` and ``currency``."""
+        window = time_window(start, end)
         source = self._source("tax.transaction_line_item", as_of)
-        return source.tax("tax.transaction_line_item", self._tax_ids(ids, payment_intents))
+        return source.tax(
+            "tax.transaction_line_item", self._stripe.chosen_tax_ids(ids, payment_intents, window), window
+        )
 
     def tax_calculations(self, ids: Iterable[str]) -> pl.DataFrame:
         """Tax calculations by id (Stripe keeps them 90 days and cannot list them)."""
@@ -337,14 +333,27 @@ class Connection:
         res = resources.get("tax.settings")
         return self._source(res.object, as_of).settings(res)
 
-    def _tax_ids(self, ids: Iterable[str] | None, payment_intents: Iterable[str] | None) -> list[str] | None:
-        """The tax transaction ids asked for (looked up by PaymentIntent); None: every one known."""
-        if ids is None and payment_intents is None:
-            return None
-        found = [] if ids is None else check_ids(ids, "tax_", "Tax transaction")
-        if payment_intents is not None:
-            found += self._stripe.committed_tax_ids(check_ids(payment_intents, "pi_", "PaymentIntent"))
-        return list(dict.fromkeys(found))
+    def tax_report(
+        self,
+        kind: str = ITEMIZED,
+        start: Instant = None,
+        end: Instant = None,
+        *,
+        create: bool = False,
+        timezone: str = "Etc/UTC",
+    ) -> pl.DataFrame:
+        """Stripe's own tax report ``kind`` over ``start``..``end`` (default: all its data), as a typed
+        frame (`finlab.tax_reports`), from the newest succeeded report run that covers it.
+
+        ``create=True`` creates a report run instead (``POST /v1/reporting/report_runs``: the one
+        write finlab ever sends) and waits for it. Needs the key's Reporting and Files permissions.
+        """
+        window = time_window(start, end) or {}
+        return self._run(
+            lambda client: report_runs.report_frame(
+                client, kind, window.get("gte"), window.get("lt"), create=create, timezone=timezone
+            )
+        )
 
     # -- Climate, Identity, Crypto, Forwarding, Webhooks ----------------------------------------
 

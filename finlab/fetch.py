@@ -81,18 +81,3 @@ async def parents_with_line_items(client: AsyncClient, parent: Resource, ids: Se
     child = resources.get(f"{parent.object}_line_item")
     found = await retrieve_all(client, parent, ids, EXPAND_LINE_ITEMS)
     return await gather_limited(with_line_items(client, obj, child) for obj in found)
-
-
-async def committed_tax_transactions(client: AsyncClient, payment_intents: Sequence[str]) -> list[str]:
-    """Tax transaction ids the tax associations of these PaymentIntents committed, in their order."""
-    associations = await gather_limited(
-        client.get("/v1/tax/associations/find", {"payment_intent": pi}, expect="tax.association")
-        for pi in payment_intents
-    )
-    found = []
-    for association in associations:
-        for attempt in association.get("tax_transaction_attempts") or []:
-            committed = attempt.get("committed") or {}
-            if attempt.get("status") == "committed" and committed.get("transaction"):
-                found.append(committed["transaction"])
-    return found

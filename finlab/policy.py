@@ -19,8 +19,9 @@ from finlab import errors, resources
 from finlab.codec import Decoder, Params, encode_params, parse_object
 from finlab.settings import API_VERSION, ClientConfig, redact
 
-#: Every path finlab reads: no segment can hold ``..``, ``?``, ``#``, whitespace or a control character.
-_PATH = re.compile(r"/v1(/[A-Za-z0-9_]+)+")
+#: Every path finlab reads: segments of letters, digits and underscores, dotted inside (report type ids
+#: such as ``tax.transactions.itemized.2``); never ``..``, ``?``, ``#``, whitespace or a control character.
+_PATH = re.compile(r"/v1(/[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*)+")
 #: The one path finlab may ever POST to, and only when asked (``tax_report(..., create=True)``).
 CREATE_PATH = "/v1/reporting/report_runs"
 #: The request extension `RequestPolicy.build_create` marks that POST with.
@@ -32,7 +33,7 @@ log = logging.getLogger("finlab.client")
 def _checked_path(path: str) -> str:
     """``path`` if it is a Stripe path (the last guard for ids in paths, wherever they came from)."""
     if not _PATH.fullmatch(path):
-        msg = f"Stripe paths are /v1/ then segments of letters, digits and underscores, got {path!r:.120}."
+        msg = f"Stripe paths are /v1/ then segments of letters, digits, underscores and dots: {path!r:.120}."
         raise errors.ConfigurationError(msg)
     return path
 
@@ -302,10 +303,25 @@ def _request(request_id: str | None) -> str:
     return f"request {request_id}" if request_id else "no Request-Id"
 
 
+#: Endpoints finlab reads that have no frame of their own: what they serve, and the permission it needs.
+_OTHER_PERMISSIONS = {
+    "/v1/payment_intents": ("finding tax transactions (tax_transactions(start=...))", "PaymentIntents: Read"),
+    "/v1/refunds": ("finding reversals (tax_transactions(start=...))", "Refunds: Read"),
+    "/v1/reporting/": ("Stripe's tax reports (tax_report())", "Reporting: Report runs and report types"),
+    "/v1/files/": ("a report's result file (tax_report())", "Files: Read"),
+}
+
+
 def _permission_hint(path: str) -> str:
     """What to grant a restricted key that got 403 on ``path``: the resource and its read permission."""
     res = resources.for_path(path)
     if res is None:
+        for prefix, (what, permission) in _OTHER_PERMISSIONS.items():
+            if path.startswith(prefix):
+                return (
+                    f"Reading {what} needs the permission {permission!r}: grant it to the restricted key "
+                    "in the Stripe Dashboard (Developers > API keys), then run again"
+                )
         return "Grant the restricted key the read permission Stripe names above, in the Dashboard"
     return (
         f"Reading {res.object} (stripe.{res.method}()) needs the read permission {res.permission!r}: "
