@@ -9,7 +9,7 @@ from __future__ import annotations
 import httpx
 
 from finlab.connection import Connection, notice_once
-from finlab.demo.dataset import default_dataset
+from finlab.demo import dataset as demo_data
 from finlab.demo.server import DEMO_API_KEY, DemoStripe
 
 
@@ -19,7 +19,7 @@ def demo_connection(store: str | None = None) -> Connection:
     It has no rate budget on purpose: the in-process server is no Stripe to protect, and notebooks
     should not wait on limits that are not there. Every other connection gets one (see `connect`).
     """
-    dataset = default_dataset()
+    dataset = demo_data.default_dataset()  # looked up on each call: tests swap in a smaller account
     server = DemoStripe(dataset)
     notice_once(
         "demo",
