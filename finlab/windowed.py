@@ -2,8 +2,8 @@
 
 Each account starts as one window over its ``transacted_at`` range, from the caller's start (else the
 account's ``created``) to the caller's end; all accounts are walked together by
-:func:`finlab.pagination.walk_windows`, which splits a window's unfetched remainder whenever walks are
-missing. The first page of a list shows where its transactions are; a plan made before it would cut
+:func:`finlab.engine.walk_windows` (the walk the store's sync resumes too), which splits a window's
+unfetched remainder whenever walks are missing. The first page of a list shows where its transactions are; a plan made before it would cut
 an account whose activity is skewed (most of it last month) into windows that are mostly empty, each
 costing a request. Without a caller's bound the window stays open on that side (no
 ``transacted_at[gte]`` / ``[lt]``): a bank account's history can start before it was linked to Stripe,
@@ -27,7 +27,8 @@ import polars as pl
 from finlab import frames, resources, wire
 from finlab.client import AsyncClient
 from finlab.errors import PaginationError
-from finlab.pagination import WINDOW_CONCURRENCY, Page, Window, walk_windows
+from finlab.engine import WINDOW_CONCURRENCY, Window, walk_windows
+from finlab.pagination import Page
 
 TRANSACTION = "financial_connections.transaction"
 ACCOUNT = "financial_connections.account"
@@ -81,9 +82,10 @@ async def transactions(
     async def fetch(index: int, params: dict[str, Any]) -> Page[pl.DataFrame]:
         return await client.get_as(path, params, readers[index].decoder)
 
-    async with contextlib.aclosing(walk_windows(fetch, path, KEY, lists, concurrency=concurrency)) as pages:
+    async with contextlib.aclosing(walk_windows(fetch, path, KEY, lists, concurrency=concurrency)) as steps:
         fetched = 0
-        async for index, window, page in pages:
+        async for step in steps:
+            index, window, page = step.index, step.window, step.page
             fetched += page.count
             if max_objects is not None and fetched > max_objects:
                 msg = (
