@@ -38,7 +38,8 @@ from finlab.runner import run_sync
 
 if TYPE_CHECKING:
     from finlab.store import AsOf, Store
-    from finlab.sync import StoreView, SyncReport
+    from finlab.store_view import StoreView
+    from finlab.sync import SyncReport
 
 T = TypeVar("T")
 
@@ -273,7 +274,7 @@ class Connection:
         return self._local.sync(resources, progress=progress)
 
     def _local_store(self, root: str) -> StoreView:
-        from finlab.sync import StoreView
+        from finlab.store_view import StoreView
 
         livemode, known = self.livemode, self._known_tax_ids
         return StoreView(
@@ -344,7 +345,7 @@ class Connection:
         window = _window(start, end)
         local = self._from_store(res.object, as_of)
         if local is not None:
-            from finlab.sync import transaction_filter
+            from finlab.store_view import transaction_filter
 
             fcas = None if account is None else check_ids(account, "fca_", "Financial Connections account")
             return local.read(res.object, as_of, transaction_filter(fcas, window))

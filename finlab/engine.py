@@ -329,16 +329,17 @@ async def resume_walk(
     listings: Sequence[tuple[Mapping[str, Any], Cursor, int]],
     *,
     concurrency: int = WINDOW_CONCURRENCY,
-) -> AsyncGenerator[tuple[int, Cursor, Page[T]], None]:
-    """Walk the unfinished windows of each ``(params, cursor, floor)``; yield ``(index, cursor, page)``.
+    limit: int = PAGE_LIMIT,
+) -> AsyncGenerator[tuple[Cursor, Step[T]], None]:
+    """Walk the unfinished windows of each ``(params, cursor, floor)``; yield ``(cursor, step)``.
 
-    The cursor yielded with a page describes its listing as of that page and every page of that
-    listing yielded before it: committing those pages with it records exactly what they reached.
+    The cursor yielded with a step is the state of listing ``step.index`` as of its page and every page
+    of that listing yielded before it: committing those pages with it records exactly what they reached.
     """
     cursors = [cursor for _, cursor, _ in listings]
     lists = [(params, cursor.windows(floor)) for params, cursor, floor in listings]
-    walk = walk_windows(fetch, path, key, lists, concurrency=concurrency)
+    walk = walk_windows(fetch, path, key, lists, concurrency=concurrency, limit=limit)
     async with contextlib.aclosing(walk) as steps:
         async for step in steps:
             cursors[step.index] = cursors[step.index].advance(step)
-            yield step.index, cursors[step.index], step.page
+            yield cursors[step.index], step
