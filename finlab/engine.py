@@ -112,10 +112,11 @@ async def walk_windows(
     limit
         Objects per page.
 
-    Pages come as they arrive: those of one window in list order, windows and lists interleaved. The
-    window a page came from is the one it was planned or split as (its ``gte`` rises as it is split;
-    ``lt`` stays, and no two windows of a list share it: newest ``lt`` first is list order). The first
-    error stops every walk and is raised.
+    At most ``2 * concurrency`` pages are fetched ahead of the consumer (a sync that commits as it
+    goes holds no more than that). Pages come as they arrive: those of one window in list order,
+    windows and lists interleaved. The window a page came from is the one it was planned or split as
+    (its ``gte`` rises as it is split; ``lt`` stays, and no two windows of a list share it: newest
+    ``lt`` first is list order). The first error stops every walk and is raised.
     """
     walks: _Walks[T] = _Walks(fetch, path, key, concurrency, limit)
     for index, (params, windows) in enumerate(lists):
@@ -125,6 +126,7 @@ async def walk_windows(
         while (item := await walks.out.get()) is not None:
             if isinstance(item, Exception):
                 raise item
+            walks.room.release()
             yield item
     finally:
         for task in walks.tasks:
@@ -141,6 +143,8 @@ class _Walks(Generic[T]):
         self.waiting: collections.deque[tuple[int, Mapping[str, Any], Window]] = collections.deque()
         self.running = 0
         self.tasks: set[asyncio.Task[None]] = set()
+        #: Pages that may be fetched and not yet taken by the consumer.
+        self.room = asyncio.Semaphore(2 * self.concurrency)
         #: Steps, then None when every walk is done; an exception stops everything.
         self.out: asyncio.Queue[Step[T] | Exception | None] = asyncio.Queue()
 
@@ -161,6 +165,7 @@ class _Walks(Generic[T]):
         seen, newest = 0, None
         try:
             while not cursor.done:
+                await self.room.acquire()
                 page = await self.fetch(index, cursor.params())
                 cursor.follow(page)
                 seen += page.count
@@ -225,10 +230,12 @@ class _Walks(Generic[T]):
 @dataclass(frozen=True)
 class Plan:
     """What one listing fetches: changes since refresh ``after`` (None: everything), and the refresh
-    ``target`` its scope has reached once it is done (None for lists without refreshes)."""
+    ``target`` its scope has reached once it is done (None for lists without refreshes). ``fresh``: the
+    store held nothing of the scope when the listing began, so its pages are appended, not merged."""
 
     after: str | None = None
     target: str | None = None
+    fresh: bool = False
 
 
 @dataclass(frozen=True)
@@ -275,7 +282,7 @@ class Cursor:
         spans = [{"gte": s.gte, "lt": s.lt, "last": s.last, "done": s.done} for s in self.spans]
         return {
             "scope": self.scope,
-            "plan": {"after": self.plan.after, "target": self.plan.target},
+            "plan": {"after": self.plan.after, "target": self.plan.target, "fresh": self.plan.fresh},
             "spans": spans,
         }
 
@@ -283,7 +290,7 @@ class Cursor:
     def from_json(cls, data: Mapping[str, Any]) -> Cursor:
         """The cursor `to_json` gave; a `StoreError` if ``data`` is not one."""
         try:
-            plan = Plan(data["plan"]["after"], data["plan"]["target"])
+            plan = Plan(data["plan"]["after"], data["plan"]["target"], bool(data["plan"]["fresh"]))
             spans = tuple(Span(s["gte"], s["lt"], s["last"], bool(s["done"])) for s in data["spans"])
             return cls(str(data["scope"]), plan, spans)
         except (KeyError, TypeError) as exc:

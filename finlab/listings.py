@@ -179,11 +179,15 @@ class Lister:
         refreshed = {a["id"]: a for a in accounts if (a.get("transaction_refresh") or {}).get("id")}
         now = {fca: str(account["transaction_refresh"]["id"]) for fca, account in refreshed.items()}
         jobs: dict[str, Cursor] = {}
-        for fca, position in self.positions(TRANSACTION, list(refreshed)).items():
+        positions = self.positions(TRANSACTION, list(refreshed))
+        stored = self.store.ids(TRANSACTION, "account") if positions else set()
+        for fca, position in positions.items():
             if position.pending is not None:
                 jobs[fca] = position.pending
-            elif not position.complete or position.refresh != now[fca]:
-                jobs[fca] = Cursor(fca, Plan(position.refresh if position.complete else None, now[fca]))
+            elif not position.complete:
+                jobs[fca] = Cursor(fca, Plan(None, now[fca], fresh=fca not in stored))
+            elif position.refresh != now[fca]:
+                jobs[fca] = Cursor(fca, Plan(position.refresh, now[fca]))
         while jobs:
             listings = [_fc_listing(refreshed[fca], cursor) for fca, cursor in jobs.items()]
             reading = Bytes(self.client, resources.get(TRANSACTION), KEY, len(listings))
@@ -242,7 +246,10 @@ class Lister:
     async def _commit(
         self, resource: str, reading: Reading[T], pages: list[T], cursor: Cursor, progress: Progress
     ) -> None:
-        await self.write(self.store.merge, resource, reading.frame(pages), cursor.to_json())
+        # A fresh listing fetches no id twice (windows split time, and a resume starts after its last
+        # commit), so appending keeps each id once without the merge's scan of the table.
+        write = self.store.append if cursor.plan.fresh else self.store.merge
+        await self.write(write, resource, reading.frame(pages), cursor.to_json())
         progress.report.commits += 1
 
 

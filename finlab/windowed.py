@@ -3,15 +3,15 @@
 Each account starts as one window over its ``transacted_at`` range, from the caller's start (else the
 account's ``created``) to the caller's end; all accounts are walked together by
 :func:`finlab.engine.walk_windows` (the walk the store's sync resumes too), which splits a window's
-unfetched remainder whenever walks are missing. The first page of a list shows where its transactions are; a plan made before it would cut
-an account whose activity is skewed (most of it last month) into windows that are mostly empty, each
-costing a request. Without a caller's bound the window stays open on that side (no
-``transacted_at[gte]`` / ``[lt]``): a bank account's history can start before it was linked to Stripe,
-and transactions can be dated after this machine's clock; neither may be lost. ``created`` then only
-anchors splits. Pages are read by :class:`finlab.wire.PageReader` and typed in batches per window; the
-windows, put newest first, give each account's transactions in list order without a sort, which would
-hold the frame twice (for a million transactions the peak was 3.6 times the frame with the sort,
-2.1 times without: ``benchmarks/parse.py``, path ``finlab-sync``).
+unfetched remainder whenever walks are missing. The first page of a list shows where its transactions
+are; a plan made before it would cut an account whose activity is skewed (most of it last month) into
+windows that are mostly empty, each costing a request. Without a caller's bound the window stays open on
+that side (no ``transacted_at[gte]`` / ``[lt]``): a bank account's history can start before it was
+linked to Stripe, and transactions can be dated after this machine's clock; neither may be lost.
+``created`` then only anchors splits. Pages are read by :class:`finlab.wire.PageReader` and typed in
+batches per window; the windows, put newest first, give each account's transactions in list order
+without a sort, which would hold the frame twice (for a million transactions the peak was 3.6 times the
+frame with the sort, 2.1 times without: ``benchmarks/parse.py``, path ``finlab-sync``).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ import polars as pl
 
 from finlab import frames, resources, wire
 from finlab.client import AsyncClient
-from finlab.errors import PaginationError
 from finlab.engine import WINDOW_CONCURRENCY, Window, walk_windows
+from finlab.errors import PaginationError
 from finlab.pagination import Page
 
 TRANSACTION = "financial_connections.transaction"
