@@ -210,7 +210,7 @@ class Lister:
         progress: Progress,
     ) -> set[int]:
         """Walk ``listings`` into the store; return those whose ``transaction_refresh[after]`` Stripe
-        forgot (nothing of theirs is committed: list them again in full)."""
+        forgot (nothing of theirs is committed from then on: list them again in full)."""
         forgotten: set[int] = set()
 
         async def fetch(index: int, params: dict[str, Any]) -> Page[T]:

@@ -67,11 +67,7 @@ async def transactions(
     """
     res = resources.get(TRANSACTION)
     path = res.list_path or ""
-    floors = dict(created or {})
-    if start is None:
-        unknown = [fca for fca in accounts if fca not in floors]
-        found = await asyncio.gather(*(_created(client, fca) for fca in unknown))
-        floors.update(zip(unknown, found, strict=True))
+    floors = await _floors(client, accounts, created) if start is None else {}
     lists = [
         ({"account": fca}, [Window(start, end, floors[fca] if start is None else start)]) for fca in accounts
     ]
@@ -87,12 +83,7 @@ async def transactions(
         async for step in steps:
             index, window, page = step.index, step.window, step.page
             fetched += page.count
-            if max_objects is not None and fetched > max_objects:
-                msg = (
-                    f"GET {path} returned more than max_objects={max_objects:,} transactions; stopping. "
-                    "Pass a larger max_objects (or None), or a shorter start..end range."
-                )
-                raise PaginationError(msg)
+            _check_cap(path, fetched, max_objects)
             if id(window) not in walking:
                 walking[id(window)] = wire.Batches(res, BATCH_ROWS)
             walking[id(window)].add(page.items)
@@ -102,6 +93,26 @@ async def transactions(
     # Windows split time, and a window's pages come in list order: newest window first is list order.
     parts = [rows for windows in walked for _, rows in sorted(windows, key=lambda w: w[0], reverse=True)]
     return pl.concat(parts) if parts else frames.empty(res)
+
+
+def _check_cap(path: str, fetched: int, max_objects: int | None) -> None:
+    if max_objects is not None and fetched > max_objects:
+        msg = (
+            f"GET {path} returned more than max_objects={max_objects:,} transactions; stopping. "
+            "Pass a larger max_objects (or None), or a shorter start..end range."
+        )
+        raise PaginationError(msg)
+
+
+async def _floors(
+    client: AsyncClient, accounts: Sequence[str], created: Mapping[str, int] | None
+) -> dict[str, int]:
+    """Each account's ``created``: from ``created`` where known, else retrieved."""
+    floors = dict(created or {})
+    unknown = [fca for fca in accounts if fca not in floors]
+    found = await asyncio.gather(*(_created(client, fca) for fca in unknown))
+    floors.update(zip(unknown, found, strict=True))
+    return floors
 
 
 async def _created(client: AsyncClient, account: str) -> int:

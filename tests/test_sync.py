@@ -30,7 +30,9 @@ from finlab.connection import Connection
 from finlab.demo.dataset import Dataset, default_dataset, write
 from finlab.demo.loopback import serve
 from finlab.demo.server import DEMO_API_KEY, DemoStripe
+from finlab.engine import Cursor, Plan, Span
 from finlab.errors import ConfigurationError
+from finlab.listings import Position, resume
 from finlab.store import STORED, StateRow, Store
 from finlab.sync import units
 
@@ -528,6 +530,17 @@ def test_a_store_written_with_per_window_cursors_resumes(demo: Demo) -> None:
 
 
 # -- the pure parts -------------------------------------------------------------------------------
+
+
+def test_resume_takes_the_newest_committed_cursor() -> None:
+    listing = Cursor("a", Plan(None, "r2"), (Span(None, 5, "t9", True), Span(5, None, "t4")))
+    done = Cursor("a", Plan(None, "r2"), (Span(None, 5, "t9", True), Span(5, None, "t6", True)))
+    step = Cursor("a", Plan("r2", "r3"), (Span(None, None, "t20"),))
+    assert Position(False, None) == resume(None, [])
+    assert Position(True, "r1") == resume({"refresh": "r1"}, [])
+    assert Position(False, None, listing) == resume(None, [listing.to_json()])
+    assert Position(True, "r2") == resume(None, [done.to_json(), listing.to_json()])
+    assert Position(True, "r2", step) == resume({"refresh": "r2"}, [step.to_json(), done.to_json()])
 
 
 def test_units_follow_resource_names() -> None:

@@ -27,8 +27,8 @@ from finlab import frames, resources, windowed, wire
 from finlab.client import AsyncClient, RetryPolicy
 from finlab.demo import DEMO_API_KEY, DemoStripe
 from finlab.demo.dataset import ACCOUNT, TRANSACTION, Dataset, fc_balance, fc_transaction
-from finlab.errors import PaginationError, SchemaDriftWarning
 from finlab.engine import Window, walk_windows
+from finlab.errors import PaginationError, SchemaDriftWarning
 from finlab.pagination import Page, dict_page
 from tests.spec import validating_transport
 
