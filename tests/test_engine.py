@@ -33,7 +33,7 @@ bounds = st.one_of(st.none(), st.integers(-(2**40), 2**40))
 cursors = st.builds(
     Cursor,
     st.text(max_size=12),
-    st.builds(Plan, ids, ids),
+    st.builds(Plan, ids, ids, st.booleans()),
     st.lists(st.builds(Span, bounds, bounds, ids, st.booleans()), min_size=1, max_size=6).map(tuple),
 )
 
