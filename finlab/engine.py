@@ -41,6 +41,8 @@ from finlab.pagination import PAGE_LIMIT, ListCursor, Page
 
 #: Window walks at once: twice the ~8 requests in flight that 25 requests/s at 0.3 s a page need.
 WINDOW_CONCURRENCY = 16
+#: Pages a walk may have fetched that the consumer has not taken yet.
+AHEAD = 2
 
 T = TypeVar("T")
 Json = dict[str, Any]
@@ -112,11 +114,12 @@ async def walk_windows(
     limit
         Objects per page.
 
-    At most ``2 * concurrency`` pages are fetched ahead of the consumer (a sync that commits as it
-    goes holds no more than that). Pages come as they arrive: those of one window in list order,
-    windows and lists interleaved. The window a page came from is the one it was planned or split as
-    (its ``gte`` rises as it is split; ``lt`` stays, and no two windows of a list share it: newest
-    ``lt`` first is list order). The first error stops every walk and is raised.
+    A walk fetches a page only while fewer than `AHEAD` of its pages wait for the consumer (a sync that
+    commits as it goes holds no more than that per walk). Pages come as they arrive:
+    those of one window in list order, windows and lists interleaved. The window a page came from is
+    the one it was planned or split as (its ``gte`` rises as it is split; ``lt`` stays, and no two
+    windows of a list share it: newest ``lt`` first is list order). The first error stops every walk
+    and is raised.
     """
     walks: _Walks[T] = _Walks(fetch, path, key, concurrency, limit)
     for index, (params, windows) in enumerate(lists):
@@ -126,8 +129,9 @@ async def walk_windows(
         while (item := await walks.out.get()) is not None:
             if isinstance(item, Exception):
                 raise item
-            walks.room.release()
-            yield item
+            step, taken = item
+            taken.release()
+            yield step
     finally:
         for task in walks.tasks:
             task.cancel()
@@ -143,10 +147,9 @@ class _Walks(Generic[T]):
         self.waiting: collections.deque[tuple[int, Mapping[str, Any], Window]] = collections.deque()
         self.running = 0
         self.tasks: set[asyncio.Task[None]] = set()
-        #: Pages that may be fetched and not yet taken by the consumer.
-        self.room = asyncio.Semaphore(2 * self.concurrency)
-        #: Steps, then None when every walk is done; an exception stops everything.
-        self.out: asyncio.Queue[Step[T] | Exception | None] = asyncio.Queue()
+        #: Steps (each with its walk's semaphore, released when taken), then None when every walk is
+        #: done; an exception stops everything.
+        self.out: asyncio.Queue[tuple[Step[T], asyncio.Semaphore] | Exception | None] = asyncio.Queue()
 
     def start(self) -> None:
         """Start waiting windows while there is room; say when nothing is left."""
@@ -163,9 +166,10 @@ class _Walks(Generic[T]):
         cursor = ListCursor(self.path, query, limit=self.limit)
         cursor.starting_after = window.last
         seen, newest = 0, None
+        taken = asyncio.Semaphore(AHEAD)  # pages this walk may fetch before the consumer takes them
         try:
             while not cursor.done:
-                await self.room.acquire()
+                await taken.acquire()
                 page = await self.fetch(index, cursor.params())
                 cursor.follow(page)
                 seen += page.count
@@ -174,7 +178,7 @@ class _Walks(Generic[T]):
                 if not cursor.done and newest is not None and page.oldest is not None:
                     split = self._share(index, params, window, cursor, seen, newest, page.oldest)
                 # Put after the split: pages of the new windows come after the step that made them.
-                self.out.put_nowait(Step(index, window, page, window.gte, split))
+                self.out.put_nowait((Step(index, window, page, window.gte, split), taken))
         except Exception as exc:  # handed to the consumer, which stops every walk
             self.out.put_nowait(exc)
             return

@@ -59,7 +59,8 @@ def resume(stored: Mapping[str, Any] | None, committed: Sequence[Mapping[str, An
     """Where a scope stands: its ``_state`` cursor, overtaken by the cursors committed since (newest first).
 
     >>> span = {"gte": None, "lt": None, "last": "t9", "done": False}
-    >>> step = {"scope": "fca_1", "plan": {"after": "fctxnref_1", "target": "fctxnref_2"}, "spans": [span]}
+    >>> plan = {"after": "fctxnref_1", "target": "fctxnref_2", "fresh": False}
+    >>> step = {"scope": "fca_1", "plan": plan, "spans": [span]}
     >>> position = resume({"refresh": "fctxnref_1"}, [step])
     >>> position.complete, position.refresh, position.pending.spans[0].last
     (True, 'fctxnref_1', 't9')
