@@ -82,26 +82,30 @@ async def transactions(
         fetched = 0
         async for step in steps:
             index, window, page = step.index, step.window, step.page
-            fetched += page.count
-            _check_cap(path, fetched, max_objects)
-            if id(window) not in walking:
-                walking[id(window)] = wire.Batches(res, BATCH_ROWS)
-            walking[id(window)].add(page.items)
+            fetched = _counted(path, fetched + page.count, max_objects)
+            walking.setdefault(id(window), wire.Batches(res, BATCH_ROWS)).add(page.items)
             if not page.has_more:
                 top = math.inf if window.lt is None else window.lt
                 walked[index].append((top, walking.pop(id(window)).take()))
-    # Windows split time, and a window's pages come in list order: newest window first is list order.
+    return _in_list_order(res, walked)
+
+
+def _in_list_order(res: resources.Resource, walked: list[list[tuple[float, pl.DataFrame]]]) -> pl.DataFrame:
+    """Each account's windows, newest ``lt`` first: windows split time, and a window's pages come in
+    list order, so that is list order."""
     parts = [rows for windows in walked for _, rows in sorted(windows, key=lambda w: w[0], reverse=True)]
     return pl.concat(parts) if parts else frames.empty(res)
 
 
-def _check_cap(path: str, fetched: int, max_objects: int | None) -> None:
+def _counted(path: str, fetched: int, max_objects: int | None) -> int:
+    """``fetched``, unless it is more than ``max_objects``: then `PaginationError`."""
     if max_objects is not None and fetched > max_objects:
         msg = (
             f"GET {path} returned more than max_objects={max_objects:,} transactions; stopping. "
             "Pass a larger max_objects (or None), or a shorter start..end range."
         )
         raise PaginationError(msg)
+    return fetched
 
 
 async def _floors(
