@@ -41,7 +41,8 @@ from finlab.tax_reports import ITEMIZED
 
 if TYPE_CHECKING:
     from finlab.store import AsOf, Store
-    from finlab.sync import StoreView, SyncReport
+    from finlab.store_view import StoreView
+    from finlab.sync import SyncReport
 
 T = TypeVar("T")
 
@@ -192,7 +193,7 @@ class Connection:
         """Run one fetch job on the connection's client, from sync code (also inside Jupyter)."""
         return self._session.run(job)
 
-    # -- the local store (finlab.store, finlab.sync) ----------------------------------------------
+    # -- the local store (finlab.store_view, finlab.sync) ----------------------------------------------
 
     @property
     def store(self) -> Store | None:
@@ -212,7 +213,7 @@ class Connection:
         return self._local.sync(resources, progress=progress)
 
     def _store_view(self, root: str) -> StoreView:
-        from finlab.sync import StoreView
+        from finlab.store_view import StoreView
 
         return StoreView(
             root,

@@ -22,7 +22,7 @@ from finlab.resources import Resource
 if TYPE_CHECKING:
     from finlab.session import Session
     from finlab.store import AsOf
-    from finlab.sync import StoreView
+    from finlab.store_view import StoreView
 
 ACCOUNT = "financial_connections.account"
 TRANSACTION = "financial_connections.transaction"
@@ -153,7 +153,7 @@ class StoreSource:
         self, accounts: Sequence[str] | None, window: Window, max_objects: int | None
     ) -> pl.DataFrame:
         """Stored FC transactions, filtered by account and ``transacted_at``."""
-        from finlab.sync import transaction_filter
+        from finlab.store_view import transaction_filter
 
         return self.view.read(TRANSACTION, self.as_of, transaction_filter(accounts, window))
 

@@ -508,8 +508,7 @@ class Store:
     def append(self, resource: str, frame: pl.DataFrame, cursor: Mapping[str, Any] | None = None) -> int:
         """Append rows whose ids the caller checked are absent, in one commit; return the new version."""
         name = self._resource(resource).object
-        self._prepared(name)
-        return self._commit(name, frame, "append", cursor)
+        return self._commit(name, frame, "append", cursor, table=self._prepared(name))
 
     def replace(self, resource: str, frame: pl.DataFrame) -> int | None:
         """Make the table hold exactly ``frame`` (a full refresh) in one commit; None if already equal."""
@@ -550,12 +549,15 @@ class Store:
         cursor: Mapping[str, Any] | None,
         *,
         schema: bool = False,
+        table: DeltaTable | None = None,
     ) -> int:
+        """Write one commit; ``table``, if given, is the table just loaded (written through, it moves
+        to the new version: no second load of its log)."""
         uri = self._uri(name)
-        exists = self._is_table(uri)
+        exists = table is not None or self._is_table(uri)
         try:
             write_deltalake(
-                uri,
+                uri if table is None else table,
                 frame,
                 mode=mode,
                 schema_mode="overwrite" if schema else None,
@@ -564,7 +566,7 @@ class Store:
                 storage_options=self.storage_options,
                 commit_properties=_properties(cursor),
             )
-            return int(DeltaTable(uri, storage_options=self.storage_options).version())
+            return int((table or DeltaTable(uri, storage_options=self.storage_options)).version())
         except (DeltaError, OSError) as exc:
             raise self._unwritten(name, exc) from None
 

@@ -24,14 +24,17 @@ import pytest
 from polars.testing import assert_frame_equal
 from tqdm import tqdm
 
+from finlab import frames
 from finlab.analysis import tax
 from finlab.connection import Connection
 from finlab.demo.dataset import Dataset, default_dataset, write
 from finlab.demo.loopback import serve
 from finlab.demo.server import DEMO_API_KEY, DemoStripe
+from finlab.engine import Cursor, Plan, Span
 from finlab.errors import ConfigurationError
+from finlab.listings import Position, resume
 from finlab.store import STORED, StateRow, Store
-from finlab.sync import Position, new_cursor, resume, time_windows, units
+from finlab.sync import units
 
 try:
     import storekit
@@ -42,6 +45,8 @@ Demo, list_ids, stored, truth = storekit.Demo, storekit.list_ids, storekit.store
 LINE_ITEM, ORDER, TAX, TRANSACTION = storekit.LINE_ITEM, storekit.ORDER, storekit.TAX, storekit.TRANSACTION
 ACCOUNT = "financial_connections.account"
 DEMO_ACCOUNT = "acct_1FinlabDemo000000"
+PATH = "/v1/financial_connections/transactions"
+AUTH = {"Authorization": f"Bearer {DEMO_API_KEY}"}
 #: The demo data ends on 2026-10-31; changes happen after it.
 LATER = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -490,31 +495,52 @@ def commits(root: Path) -> int:
     return sum(1 for _ in root.glob("*/*/*/_delta_log/*.json")) if root.exists() else 0
 
 
+def test_a_store_written_with_per_window_cursors_resumes(demo: Demo) -> None:
+    """Stores synced before `finlab.engine.Cursor` hold one cursor per fixed window; a sync resumes
+    from them: the window in progress after its last id, the one not started from its top."""
+    fca = max(
+        demo.dataset[ACCOUNT], key=lambda a: sum(t["account"] == a["id"] for t in demo.dataset[TRANSACTION])
+    )
+    times = sorted(t["transacted_at"] for t in demo.dataset[TRANSACTION] if t["account"] == fca["id"])
+    middle = times[len(times) // 2]
+    top = {"transacted_at[gte]": str(middle), "account": fca["id"], "limit": "100"}
+    request = httpx.Request("GET", f"https://api.stripe.com{PATH}", params=top, headers=AUTH)
+    page = DemoStripe(demo.dataset).handle(request).json()["data"]
+    plan = {
+        "after": None,
+        "target": fca["transaction_refresh"]["id"],
+        "windows": [[None, middle], [middle, None]],
+        "floor": fca["created"],
+        "top": fca["transaction_refresh"]["last_attempted_at"],
+    }
+    cursor = {"scope": fca["id"], "plan": plan, "window": 1, "last": page[-1]["id"], "done": False}
+    connection = demo.connection()
+    assert connection.store is not None
+    with connection.store.writing():
+        connection.store.merge(TRANSACTION, frames.build_raw(TRANSACTION, page), cursor)
+    assert len(page) < times.count(middle) + sum(t > middle for t in times), "the window was not done"
+    mark = demo.mark()
+    demo.sync()
+    assert [] == refetched(demo, mark, ({t["id"] for t in page}, set()))
+    resumed = [
+        dict(r.params) for r in demo.since(mark) if dict(r.params).get("starting_after") == page[-1]["id"]
+    ]
+    assert [str(middle)] == [params.get("transacted_at[gte]") for params in resumed]
+    assert_store_is_the_truth(demo.root, demo.dataset)
+
+
 # -- the pure parts -------------------------------------------------------------------------------
 
 
-def test_time_windows_cover_all_time() -> None:
-    account = {"created": 1_000, "transaction_refresh": {"last_attempted_at": 5_000}}
-    assert [[None, 2000], [2000, 3000], [3000, 4000], [4000, None]] == time_windows(account, 4)
-    assert [[None, None]] == time_windows(account, 1)
-    assert [[None, None]] == time_windows(
-        {"created": 10, "transaction_refresh": {"last_attempted_at": 11}}, 4
-    )
-
-
-def test_resume_picks_up_the_newest_plan() -> None:
-    full = {"after": None, "target": "r2", "windows": [[None, 5], [5, None]]}
-    incremental = {"after": "r2", "target": "r3", "windows": [[None, None]]}
-    window0 = {**new_cursor("a", full, 0), "last": "t9", "done": True}
-    window1 = {**new_cursor("a", full, 1), "last": "t4"}
-    assert Position(False, None) == resume("a", None, [])
-    assert Position(True, "r1") == resume("a", {"refresh": "r1"}, [])
-    assert Position(False, None, [window1]) == resume("a", None, [window1, window0])
-    assert Position(False, None, [new_cursor("a", full, 1)]) == resume("a", None, [window0])
-    assert Position(True, "r2") == resume("a", None, [{**window1, "done": True}, window0])
-    step = {**new_cursor("a", incremental, 0), "last": "t20"}
-    assert Position(True, "r2", [step]) == resume("a", {"refresh": "r2"}, [step, window0])
-    assert Position(True, "r3") == resume("a", None, [{**step, "done": True}])
+def test_resume_takes_the_newest_committed_cursor() -> None:
+    listing = Cursor("a", Plan(None, "r2"), (Span(None, 5, "t9", True), Span(5, None, "t4")))
+    done = Cursor("a", Plan(None, "r2"), (Span(None, 5, "t9", True), Span(5, None, "t6", True)))
+    step = Cursor("a", Plan("r2", "r3"), (Span(None, None, "t20"),))
+    assert Position(False, None) == resume(None, [])
+    assert Position(True, "r1") == resume({"refresh": "r1"}, [])
+    assert Position(False, None, listing) == resume(None, [listing.to_json()])
+    assert Position(True, "r2") == resume(None, [done.to_json(), listing.to_json()])
+    assert Position(True, "r2", step) == resume({"refresh": "r2"}, [step.to_json(), done.to_json()])
 
 
 def test_units_follow_resource_names() -> None:
