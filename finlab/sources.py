@@ -8,7 +8,7 @@ line items) by id or posted in a time window, and the tax settings.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -27,8 +27,6 @@ if TYPE_CHECKING:
 ACCOUNT = "financial_connections.account"
 TRANSACTION = "financial_connections.transaction"
 TAX = "tax.transaction"
-#: Tax transaction ids a sync keeps without being told (the demo account's); None on live accounts.
-KnownTaxIds = Callable[[], Sequence[str]]
 #: How far before a window discovery looks for PaymentIntents and refunds: a payment's tax transaction
 #: posts when the payment succeeds, up to days later (bank debits), so one created before the window
 #: can post inside it. 31 days covers card authorizations (7 days) and bank debits (up to 14).

@@ -76,6 +76,19 @@ STATE_SCHEMA = pl.Schema(
     }
 )
 
+#: finlab's own table of the PaymentIntents a sync resolved to tax transactions (see `finlab.tax_sync`).
+RESOLVED = "_tax_resolved"
+RESOLVED_SCHEMA = pl.Schema(
+    {
+        "payment_intent": pl.String(),
+        "created": pl.Int64(),
+        "status": pl.String(),
+        "settled": pl.Boolean(),
+        "tax_transactions": pl.List(pl.String()),
+        "resolved_at": pl.Datetime("us", "UTC"),
+    }
+)
+
 AsOf = int | datetime | str | None
 
 
@@ -348,7 +361,7 @@ class Store:
 
     def read_columns(self, resource: str, columns: list[str] | None, as_of: AsOf = None) -> pl.DataFrame:
         """Some columns (None: all, with ``raw``) of a table as stored; an empty frame if there is none."""
-        name = resource if resource == STATE else self._resource(resource).object
+        name = resource if resource in (STATE, RESOLVED) else self._resource(resource).object
         table = self._open(name)
         if table is None:
             if as_of is not None:
@@ -450,6 +463,17 @@ class Store:
         with _private_files(), _exclusive(Path(self.base) / ".lock"):
             self._init_state()
             yield
+
+    def resolved(self) -> pl.DataFrame:
+        """Each PaymentIntent a sync resolved, as last resolved (`RESOLVED_SCHEMA`)."""
+        frame = self.read_columns(RESOLVED, None)
+        if frame.width == 0:
+            return pl.DataFrame(schema=RESOLVED_SCHEMA)
+        return frame.sort("resolved_at").unique("payment_intent", keep="last", maintain_order=True)
+
+    def add_resolved(self, frame: pl.DataFrame) -> int:
+        """Append resolutions (newer rows win). Call after the tax transactions they name are committed."""
+        return self._commit(RESOLVED, frame, "append", None)
 
     def _init_state(self) -> None:
         if self._open(STATE) is None:

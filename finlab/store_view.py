@@ -42,8 +42,6 @@ class StoreView:
         The connected account read on behalf of, if any: it keys the store instead of the key's own.
     livemode
         Whether the key reads live data.
-    known_tax_ids
-        Tax transaction ids a sync keeps (the demo's); None on live accounts.
     """
 
     def __init__(
@@ -53,13 +51,11 @@ class StoreView:
         *,
         stripe_account: str | None,
         livemode: bool,
-        known_tax_ids: Callable[[], Sequence[str]] | None,
     ) -> None:
         self.root = root
         self._run = run
         self._account = stripe_account
         self._livemode = livemode
-        self._known_tax_ids = known_tax_ids
         self._store: Store | None = None
         self._told: set[tuple[str, int | None, datetime | None]] = set()
 
@@ -79,7 +75,7 @@ class StoreView:
         chosen = units(names)
 
         async def job(client: AsyncClient) -> SyncReport:
-            syncer = Syncer(client, store, known_tax_ids=self._known_tax_ids, progress=progress)
+            syncer = Syncer(client, store, progress=progress)
             return await syncer.run(chosen)
 
         with store.writing():
@@ -103,20 +99,12 @@ class StoreView:
         column = "id" if resources.get(resource).object == TAX else "tax_transaction"
         store = self.open()
         if ids is None:
-            frame = self.read(resource, as_of)
-            if frame.height == 0 and self._known_tax_ids is None and as_of is None:
-                msg = (
-                    "Stripe has no endpoint that lists tax transactions, and the store holds none yet. "
-                    "Pass ids=['tax_...'] or payment_intents=['pi_...'] once: they are stored, and later "
-                    "calls without arguments read every stored one."
-                )
-                raise ConfigurationError(msg)
-            return frame
+            return self.read(resource, as_of)
         missing = sorted(set(ids) - store.ids(TAX))
         if as_of is None and missing:
 
             async def job(client: AsyncClient) -> UnitReport:
-                return await Syncer(client, store, known_tax_ids=None).add_tax(missing)
+                return await Syncer(client, store).add_tax(missing)
 
             with store.writing():
                 self._run(job)

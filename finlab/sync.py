@@ -31,7 +31,6 @@ Examples
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -48,8 +47,9 @@ from finlab.errors import ConfigurationError, PaginationError, StripeError
 from finlab.listings import Dicts, Lister, Listing
 from finlab.pagination import MAX_IN_FLIGHT, PAGE_LIMIT, aiter_pages, gather_limited
 from finlab.progress import Progress
-from finlab.resources import CURRENCY_KEY, PARENT_KEY, STORED
+from finlab.resources import STORED
 from finlab.store import StateRow, Store, sync_unit
+from finlab.tax_sync import TaxSync
 
 T = TypeVar("T")
 Json = dict[str, Any]
@@ -151,8 +151,6 @@ class Syncer:
     ----------
     client, store
         Where objects come from and where they go.
-    known_tax_ids
-        Tax transaction ids to keep (Stripe cannot list them); None: only those asked for.
     progress
         Show tqdm progress bars.
     batch_pages
@@ -168,7 +166,6 @@ class Syncer:
         client: AsyncClient,
         store: Store,
         *,
-        known_tax_ids: Callable[[], Sequence[str]] | None = None,
         progress: bool = False,
         batch_pages: int = 10,
         concurrency: int = WINDOW_CONCURRENCY,
@@ -176,7 +173,6 @@ class Syncer:
     ) -> None:
         self.client = client
         self.store = store
-        self.known_tax_ids = known_tax_ids
         self.progress = progress
         self.batch_pages = max(1, batch_pages)
         self.tax_batch = max(1, tax_batch)
@@ -190,7 +186,7 @@ class Syncer:
         report = UnitReport(TAX)
         progress = Progress(report, self.progress)
         try:
-            await self._tax(progress, tax_ids)
+            await self._taxes().store_transactions(tax_ids, progress)
         finally:
             progress.close()
         return report
@@ -252,8 +248,7 @@ class Syncer:
         if unit == TRANSACTION:
             return await self._lister.transactions(accounts, progress)
         if unit == TAX:
-            await self._tax(progress, None)
-            return []
+            return await self._taxes().run(progress)
         if unit == ORDER:
             return await self._orders(progress)
         await self._replace(unit, progress)
@@ -325,65 +320,8 @@ class Syncer:
             await self._write(self.store.merge, resource, frames.build_raw(resource, changed))
             progress.report.commits += 1
 
-    # -- tax transactions -----------------------------------------------------------------------
-
-    async def _tax(self, progress: Progress, extra: Sequence[str] | None) -> None:
-        """Store the tax transactions (with line items) finlab knows of and has not stored yet."""
-        await self._write(self._repair_line_items)
-        wanted = list(extra or [])
-        if extra is None and self.known_tax_ids is not None:
-            wanted = list(self.known_tax_ids())
-        elif extra is None:
-            progress.report.note = "Stripe cannot list them: tax_transactions(ids=...) stores what it reads"
-        stored = self.store.ids(TAX)
-        missing = [tax_id for tax_id in dict.fromkeys(wanted) if tax_id not in stored]
-        progress.total(len(missing))
-        for start in range(0, len(missing), self.tax_batch):
-            chunk = missing[start : start + self.tax_batch]
-            parents = await gather_limited((self._tax_transaction(tax_id) for tax_id in chunk), self._gate)
-            progress.page(len(parents), pages=len(parents))
-            await self._write(self.store.append, TAX, frames.build_raw(TAX, parents))
-            await self._write(self.store.append, LINE_ITEM, frames.build_raw(LINE_ITEM, _line_items(parents)))
-            progress.report.commits += 2
-
-    async def _tax_transaction(self, tax_id: str) -> Json:
-        """One tax transaction with every line item inlined (``line_items.has_more`` is false)."""
-        res = resources.get(TAX)
-        path = (res.retrieve_path or "").format(id=tax_id)
-        parent = await self.client.get(path, {"expand": ["line_items"]}, expect=res.object)
-        listed = parent.get("line_items") or {"data": [], "has_more": False}
-        items = list(listed["data"])
-        if listed.get("has_more") and items:
-            children = (resources.get(LINE_ITEM).list_path or "").format(parent=tax_id)
-            async for page in aiter_pages(self.client, children, {"starting_after": items[-1]["id"]}):
-                items += page
-        parent["line_items"] = {**listed, "data": items, "has_more": False}
-        return parent
-
-    def _repair_line_items(self) -> None:
-        """Store the line items of tax transactions committed just before a crash, from their raw JSON."""
-        orphans = self.store.ids(TAX) - self.store.ids(LINE_ITEM, "tax_transaction")
-        if not orphans:
-            return
-        stored = self.store.read_columns(TAX, ["id", frames.RAW_COLUMN]).filter(pl.col("id").is_in(orphans))
-        parents = [_loads(text) for text in stored.get_column(frames.RAW_COLUMN)]
-        items = _line_items(parents)
-        if items:
-            self.store.append(LINE_ITEM, frames.build_raw(LINE_ITEM, items))
-
-
-def _loads(text: str) -> Json:
-    value: Json = json.loads(text)
-    return value
-
-
-def _line_items(parents: Sequence[Mapping[str, Any]]) -> list[Json]:
-    """The line items inlined in tax transactions, labelled with their parent and currency."""
-    return [
-        {**item, PARENT_KEY: parent["id"], CURRENCY_KEY: parent.get("currency")}
-        for parent in parents
-        for item in (parent.get("line_items") or {}).get("data", [])
-    ]
+    def _taxes(self) -> TaxSync:
+        return TaxSync(self.client, self.store, self._write, self._gate, self.tax_batch)
 
 
 def _cheaper_by_id(waiting: set[str], depth: Mapping[str, int], seen: int) -> bool:
