@@ -38,7 +38,7 @@ def child(path: str, url: str) -> None:
         baseline = common.peak_rss_mb()
         if path == "sync":
             _, seconds = common.timed(lambda: connection.sync(["transactions"], progress=False))
-            stored = connection.store.status() if connection.store else []
+            stored = connection.open_store().status() if connection.open_store() else []
             rows = next(t.rows for t in stored if t.resource == common.TRANSACTION)
         else:
             frame, seconds = common.timed(connection.transactions)

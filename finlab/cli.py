@@ -73,7 +73,7 @@ def _export(args: argparse.Namespace) -> int:
 
     res = resources.get(args.resource)
     parse_as_of(args.as_of)  # a mistyped --as-of fails before anything is fetched
-    store = _connect(args).store
+    store = _connect(args).open_store()
     assert store is not None  # _connect always sets one
     if store.version(res.object) is None:
         msg = f"Nothing of {res.object} is stored in {store.base}; run `finlab sync {res.object}` first."
@@ -122,7 +122,7 @@ def _status(args: argparse.Namespace) -> int:
 
     root = args.store or default_root()
     if "://" in root:
-        store = _connect(args).store
+        store = _connect(args).open_store()
         stores: list[Store] = [] if store is None else [store]
     else:
         stores = [Store(root, account, livemode) for account, livemode in accounts_in(root)]

@@ -193,9 +193,9 @@ class Connection:
 
     # -- the local store (finlab.store_view, finlab.sync) ----------------------------------------------
 
-    @property
-    def store(self) -> Store | None:
-        """The local Delta Lake store frames are read from; None when every call fetches from Stripe."""
+    def open_store(self) -> Store | None:
+        """The local Delta Lake store frames are read from (None without one). Opening it the first time
+        asks Stripe which account the key reads (``GET /v1/account``), unless ``stripe_account`` says."""
         return None if self._local is None else self._local.open()
 
     def sync(self, resources: str | Iterable[str] | None = None, *, progress: bool = True) -> SyncReport:

@@ -3,7 +3,9 @@
 Nested single objects become ``parent_child`` columns, lists become List columns, timestamps become
 ``Datetime("us", "UTC")``, money stays Int64 minor units with a Decimal ``<name>_major`` column beside
 it, and ``metric_tons`` becomes a Decimal. Fields and enum values finlab does not know are kept where
-they have a column, and reported once each with a `SchemaDriftWarning`.
+they have a column, and reported once each with a `SchemaDriftWarning`. A frame is built in two steps,
+`untyped_frame` (JSON values as they come) then `typed`; "raw" means one thing only: an object's JSON
+text as Stripe sent it, which `build_raw` keeps beside the columns (`RAW_COLUMN`) for the store.
 
 Examples
 --------
@@ -40,20 +42,20 @@ def build(resource: str | Resource, objects: Iterable[Mapping[str, Any]]) -> pl.
     res = resource if isinstance(resource, Resource) else get(resource)
     rows = objects if isinstance(objects, Sequence) else list(objects)
     report_unknown_fields(res, rows)
-    return typed(res, raw_frame(res, rows))
+    return typed(res, untyped_frame(res, rows))
 
 
-def raw_frame(res: Resource, rows: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
-    """The frame before typing: one column per `Col`, of type `raw_type`.
+def untyped_frame(res: Resource, rows: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
+    """The frame before typing: one column per `Col`, of type `untyped_dtype`.
 
     Values of the wrong JSON type become null, reported once with a `SchemaDriftWarning`.
     """
-    return pl.DataFrame([_raw_series(res, col, rows) for col in res.columns])
+    return pl.DataFrame([_untyped_series(res, col, rows) for col in res.columns])
 
 
-def typed(res: Resource, raw: pl.DataFrame) -> pl.DataFrame:
-    """Type a `raw_frame` (UTC datetimes, decimals, major-unit money); report unknown enum values once."""
-    frame = raw.select(_typed_exprs(res))
+def typed(res: Resource, untyped: pl.DataFrame) -> pl.DataFrame:
+    """Type an `untyped_frame` (UTC datetimes, decimals, major-unit money); report unknown enum values once."""
+    frame = untyped.select(_typed_exprs(res))
     report_unknown_enums(res, frame)
     return frame
 
@@ -113,7 +115,7 @@ def _column_values(col: Col, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
     return values
 
 
-def _raw_series(res: Resource, col: Col, rows: Sequence[Mapping[str, Any]]) -> pl.Series:
+def _untyped_series(res: Resource, col: Col, rows: Sequence[Mapping[str, Any]]) -> pl.Series:
     """The column before typing; values of the wrong type become null, reported once."""
     values = _column_values(col, rows)
     if col.kind in FLAT_KINDS:
@@ -125,7 +127,7 @@ def _raw_series(res: Resource, col: Col, rows: Sequence[Mapping[str, Any]]) -> p
                 "they are set to null in the frame and kept in the raw object.",
             )
             values = [v if v is None or _is_kind(v, col.kind) else None for v in values]
-    return pl.Series(col.name, values, dtype=raw_type(col))
+    return pl.Series(col.name, values, dtype=untyped_dtype(col))
 
 
 def _is_kind(value: Any, kind: str) -> bool:
@@ -150,7 +152,7 @@ def _is_kind(value: Any, kind: str) -> bool:
     return True
 
 
-def raw_type(col: Col) -> pl.DataType:
+def untyped_dtype(col: Col) -> pl.DataType:
     """The column's type as JSON carries it: epoch seconds and minor units as Int64, decimals as text."""
     if col.kind in ("time", "money"):
         return pl.Int64()

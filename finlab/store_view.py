@@ -23,7 +23,7 @@ T = TypeVar("T")
 
 
 class RunJob(Protocol):
-    """Runs one fetch job on a fresh client (`finlab.Connection._run`)."""
+    """Runs one fetch job on the connection's client (`finlab.Connection._run`)."""
 
     def __call__(self, job: Callable[[AsyncClient], Awaitable[T]], /) -> T:
         """Return the job's result."""

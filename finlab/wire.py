@@ -2,7 +2,7 @@
 
 For a flat resource (`is_flat`: every column a plain JSON value at a fixed path, like FC transactions)
 Polars parses each page's bytes straight into columns (`PageReader`), and `Batches` flattens them into
-the raw columns of :func:`finlab.frames.raw_frame` and types them with :func:`finlab.frames.typed`
+the untyped columns of :func:`finlab.frames.untyped_frame` and types them with :func:`finlab.frames.typed`
 every few thousand rows: the frame :func:`finlab.frames.build` makes from dicts, several times faster
 and in a fraction of the memory.
 
@@ -61,7 +61,7 @@ def _shape(res: Resource) -> Shape:
         node = shape
         for part in parents:
             node = node.setdefault(part, {})
-        node[leaf] = frames.raw_type(col)
+        node[leaf] = frames.untyped_dtype(col)
     return shape
 
 
@@ -142,7 +142,7 @@ class PageReader:
         rows = dict_page(parsed, self.path).items
         frames.report_unknown_fields(self.res, rows)
         self.checked = True
-        objects = frames.raw_frame(self.res, rows).select(self._layout)
+        objects = frames.untyped_frame(self.res, rows).select(self._layout)
         if self.raw:
             objects = _with_raw(objects, rows)
         return self._page(objects, parsed.get("has_more") is True)

@@ -137,7 +137,7 @@ class Demo:
     def sync(self, connection: Connection | None = None, **options: Any) -> SyncReport:
         """Sync everything with `Syncer` options (``batch_pages``, ``windows``, ``tax_batch``)."""
         conn = connection or self.connection()
-        opened = conn.store
+        opened = conn.open_store()
         assert opened is not None
 
         async def job(client: AsyncClient) -> SyncReport:

@@ -387,8 +387,8 @@ def test_a_test_key_never_touches_a_live_store(dataset: Dataset, tmp_path: Path)
 
     test = stripe.connect(TEST_KEY, store=tmp_path)
     assert_frame_equal_ids(live.climate_orders(), test.climate_orders())
-    assert test.store is not None
-    assert str(tmp_path / ACCOUNT / "test") == test.store.base
+    assert test.open_store() is not None
+    assert str(tmp_path / ACCOUNT / "test") == test.open_store().base
     assert before == tree_digest(live_dir)
 
     # A live store copied to where the test data goes is refused, and left as it is.
@@ -462,8 +462,8 @@ def test_drifting_responses_sync_into_the_store_raw_json_kept(dataset: Dataset, 
     stripe = Account(data).connect(store=tmp_path)
     with pytest.warns(SchemaDriftWarning):
         stripe.sync(["climate.order"], progress=False)
-    assert stripe.store is not None
-    raw = stripe.store.read_columns("climate.order", ["id", "raw"])
+    assert stripe.open_store() is not None
+    raw = stripe.open_store().read_columns("climate.order", ["id", "raw"])
     kept = dict(zip(raw.get_column("id"), raw.get_column("raw"), strict=True))
     assert '"carbon_removal_method":"biochar"' in kept[data[storekit.ORDER][0]["id"]]
     assert '"amount_total":"1200"' in kept[data[storekit.ORDER][4]["id"]]

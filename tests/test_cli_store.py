@@ -249,7 +249,7 @@ def test_the_readme_example_reads_the_store_with_polars_and_duckdb(
     # -- as in the README ----------------------------------------------------------------------
     stripe = finlab.connect()  # FINLAB_STORE is set: frames come from the store
     stripe.sync()
-    path = stripe.store.path("financial_connections.transaction")  # type: ignore[union-attr]
+    path = stripe.open_store().path("financial_connections.transaction")  # type: ignore[union-attr]
 
     transactions = pl.read_delta(path)  # Polars
     by_polars = transactions.group_by("account").agg(pl.col("amount").sum()).sort("account")

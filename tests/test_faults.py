@@ -285,7 +285,7 @@ def test_a_full_sync_under_faults_equals_the_truth(served: Start, tmp_path: Path
     server = served(Faults.spread(0.3, seed=3, stall=STALL), dataset)
     demo = storekit.Demo(dataset, server.stripe, tmp_path)
     connection = server.connection(dataset, tmp_path)
-    assert connection.store is not None  # asks /v1/account: not part of the sync's report
+    assert connection.open_store() is not None  # asks /v1/account: not part of the sync's report
     check_sync(demo, connection, server)
     assert 0.2 <= server.faults.faulted / server.faults.answered
 
@@ -371,7 +371,7 @@ def test_a_full_sync_of_the_whole_demo_account_under_faults(tmp_path: Path) -> N
     server = Served(dataset, Faults.spread(0.25, seed=9), "in-process")
     demo = storekit.Demo(dataset, server.stripe, tmp_path)
     connection = server.connection(dataset, tmp_path)
-    assert connection.store is not None
+    assert connection.open_store() is not None
     report = check_sync(demo, connection, server)
     assert 2_500 < report.requests
     assert 0.2 <= server.faults.faulted / server.faults.answered

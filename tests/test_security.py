@@ -147,7 +147,7 @@ def test_nothing_the_library_emits_holds_the_key(
         stripe.tax_transactions(ids=storekit.tax_ids(dataset))
         frames = [stripe.transactions(), stripe.climate_orders(), stripe.tax_line_items()]
         frames += [stripe.verification_sessions(), stripe.webhook_endpoints()]
-        emitted += [str(report), repr(stripe), repr(stripe.store), *map(repr, frames)]
+        emitted += [str(report), repr(stripe), repr(stripe.open_store()), *map(repr, frames)]
         for failing in (
             lambda: stripe.tax_transactions(ids=["tax_1NoSuchTransaction0000"]),  # 404
             lambda: stripe.tax_calculations(["taxcalc_1NoSuchCalculation0"]),  # 404

@@ -114,12 +114,12 @@ def test_first_sync_stores_the_truth(demo: Demo) -> None:
     assert_store_is_the_truth(demo.root, demo.dataset)
     assert [*units(None)] == [unit.resource for unit in report.units]
     assert report.requests == len(demo.server.requests) - 1  # the other one asked which account this is
-    assert DEMO_ACCOUNT == demo.connection().store.account  # type: ignore[union-attr]
+    assert DEMO_ACCOUNT == demo.connection().open_store().account  # type: ignore[union-attr]
 
 
 def test_a_sync_with_nothing_changed_sends_one_request_per_small_list(synced: Demo) -> None:
     connection = synced.connection()
-    assert connection.store is not None  # asks Stripe which account this is: once per connection
+    assert connection.open_store() is not None  # asks Stripe which account this is: once per connection
     versions = {r: Store(synced.root, DEMO_ACCOUNT, livemode=False).version(r) for r in STORED}
     mark = synced.mark()
     report = connection.sync(progress=False)
@@ -158,7 +158,7 @@ def test_the_full_demo_account_syncs_and_then_costs_eight_requests(tmp_path: Pat
 
 def test_a_refresh_fetches_only_what_changed(synced: Demo) -> None:
     connection = synced.connection()
-    assert connection.store is not None  # asks Stripe which account this is: once per connection
+    assert connection.open_store() is not None  # asks Stripe which account this is: once per connection
     refreshes = {a["id"]: a["transaction_refresh"]["id"] for a in synced.dataset[ACCOUNT]}
     changed = change(synced.dataset)
     mark = synced.mark()
@@ -206,7 +206,7 @@ def test_new_tax_transactions_alone_are_fetched(demo: Demo) -> None:
 
 def test_far_down_open_orders_are_fetched_by_id(synced: Demo) -> None:
     connection = synced.connection()
-    assert connection.store is not None  # asks Stripe which account this is: once per connection
+    assert connection.open_store() is not None  # asks Stripe which account this is: once per connection
     waiting = [o["id"] for o in synced.dataset[ORDER] if o["status"] not in ("canceled", "delivered")]
     for i in range(250):
         order = synced.dataset.add_climate_order(LATER + timedelta(minutes=i))
@@ -226,7 +226,7 @@ def test_far_down_open_orders_are_fetched_by_id(synced: Demo) -> None:
 
 def test_a_forgotten_refresh_falls_back_to_a_full_listing(synced: Demo) -> None:
     connection = synced.connection()
-    store = connection.store
+    store = connection.open_store()
     assert store is not None
     fca = synced.dataset[ACCOUNT][0]["id"]
     with store.writing():  # a refresh id Stripe no longer knows
@@ -290,7 +290,7 @@ def test_as_of_returns_every_frame_as_it_was_before_the_refresh(synced: Demo) ->
         "climate_suppliers": connection.climate_suppliers,
     }
     before = {name: method() for name, method in methods.items()}
-    store = connection.store
+    store = connection.open_store()
     assert store is not None
     versions = {name: store.version(name) for name in methods}
     time.sleep(0.01)
@@ -538,9 +538,9 @@ def test_a_store_written_with_per_window_cursors_resumes(demo: Demo) -> None:
     }
     cursor = {"scope": fca["id"], "plan": plan, "window": 1, "last": page[-1]["id"], "done": False}
     connection = demo.connection()
-    assert connection.store is not None
-    with connection.store.writing():
-        connection.store.merge(TRANSACTION, frames.build_raw(TRANSACTION, page), cursor)
+    assert connection.open_store() is not None
+    with connection.open_store().writing():
+        connection.open_store().merge(TRANSACTION, frames.build_raw(TRANSACTION, page), cursor)
     assert len(page) < times.count(middle) + sum(t > middle for t in times), "the window was not done"
     mark = demo.mark()
     demo.sync()
