@@ -15,12 +15,13 @@ Cost: one list page per 100 PaymentIntents or refunds, plus one association per 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from finlab.client import AsyncClient
 from finlab.errors import NotFoundError
-from finlab.pagination import aiter_pages, gather_limited
+from finlab.pagination import MAX_IN_FLIGHT, aiter_pages, gather_limited
 
 Json = dict[str, Any]
 PAYMENT_INTENTS = "/v1/payment_intents"
@@ -47,18 +48,18 @@ def refunded(found: Iterable[Mapping[str, Any]]) -> list[str]:
     return list(dict.fromkeys(pi for pi in named if isinstance(pi, str)))
 
 
+async def _find(client: AsyncClient, payment_intent: str) -> Json | None:
+    try:
+        return await client.get(
+            "/v1/tax/associations/find", {"payment_intent": payment_intent}, expect="tax.association"
+        )
+    except NotFoundError:  # no tax association: the payment had no tax calculation
+        return None
+
+
 async def associations(client: AsyncClient, payment_intents: Sequence[str]) -> dict[str, Json | None]:
     """Each PaymentIntent -> its tax association (None: it has none, Stripe answers 404)."""
-
-    async def find(payment_intent: str) -> Json | None:
-        try:
-            return await client.get(
-                "/v1/tax/associations/find", {"payment_intent": payment_intent}, expect="tax.association"
-            )
-        except NotFoundError:
-            return None
-
-    found = await gather_limited(find(pi) for pi in payment_intents)
+    found = await gather_limited(_find(client, pi) for pi in payment_intents)
     return dict(zip(payment_intents, found, strict=True))
 
 
@@ -94,9 +95,29 @@ def committed_ids(association: Mapping[str, Any]) -> list[str]:
     return ids
 
 
-async def tax_ids(client: AsyncClient, window: Mapping[str, int] | None) -> list[str]:
-    """Tax transactions of the PaymentIntents, and of the refunds, created in ``window``."""
+async def to_resolve(client: AsyncClient, window: Mapping[str, int] | None) -> list[str]:
+    """The PaymentIntents created in ``window``, then those the refunds created in it name."""
     intents = [pi["id"] for pi in await payment_intents(client, window)]
-    named = refunded(await refunds(client, window))
-    resolved = await committed(client, list(dict.fromkeys([*intents, *named])))
-    return list(dict.fromkeys(tax_id for ids in resolved.values() for tax_id in ids))
+    return list(dict.fromkeys([*intents, *refunded(await refunds(client, window))]))
+
+
+async def transactions(
+    client: AsyncClient, window: Mapping[str, int] | None, retrieve: Callable[[str], Awaitable[Json]]
+) -> list[Json]:
+    """The tax transactions of the PaymentIntents and refunds created in ``window``, each retrieved
+    (``retrieve(id)``) as soon as its association names it: the association and the retrieve endpoint
+    are busy side by side, each with its own `MAX_IN_FLIGHT` requests, instead of one after the other."""
+    finding, fetching = asyncio.Semaphore(MAX_IN_FLIGHT), asyncio.Semaphore(MAX_IN_FLIGHT)
+
+    async def fetched(tax_id: str) -> Json:
+        async with fetching:
+            return await retrieve(tax_id)
+
+    async def of(payment_intent: str) -> list[Json]:
+        async with finding:
+            association = await _find(client, payment_intent)
+        return list(await asyncio.gather(*(fetched(t) for t in committed_ids(association or {}))))
+
+    batches = await asyncio.gather(*(of(pi) for pi in await to_resolve(client, window)))
+    unique = {obj["id"]: obj for batch in batches for obj in batch}
+    return list(unique.values())

@@ -41,12 +41,17 @@ async def list_frame(
     return pl.concat(parts)
 
 
-async def retrieve_all(
-    client: AsyncClient, res: Resource, ids: Sequence[str], params: Mapping[str, Any] | None = None
-) -> list[Json]:
-    """Each object of ``ids``, in their order."""
-    paths = [(res.retrieve_path or "").format(id=object_id) for object_id in ids]
-    return await gather_limited(client.get(path, params, expect=res.object) for path in paths)
+async def retrieve(
+    client: AsyncClient, res: Resource, object_id: str, params: Mapping[str, Any] | None = None
+) -> Json:
+    """One object of ``res`` by id."""
+    return await client.get((res.retrieve_path or "").format(id=object_id), params, expect=res.object)
+
+
+async def parent_with_line_items(client: AsyncClient, parent: Resource, object_id: str) -> Json:
+    """One parent (a tax transaction or calculation) with every line item inlined."""
+    child = resources.get(f"{parent.object}_line_item")
+    return await with_line_items(client, await retrieve(client, parent, object_id, EXPAND_LINE_ITEMS), child)
 
 
 async def with_line_items(client: AsyncClient, parent: Json, child: Resource) -> Json:
@@ -78,6 +83,4 @@ def inlined_line_items(parents: Sequence[Mapping[str, Any]]) -> list[Json]:
 
 async def parents_with_line_items(client: AsyncClient, parent: Resource, ids: Sequence[str]) -> list[Json]:
     """Parents of ``ids`` (tax transactions or calculations), each with every line item inlined."""
-    child = resources.get(f"{parent.object}_line_item")
-    found = await retrieve_all(client, parent, ids, EXPAND_LINE_ITEMS)
-    return await gather_limited(with_line_items(client, obj, child) for obj in found)
+    return await gather_limited(parent_with_line_items(client, parent, object_id) for object_id in ids)

@@ -54,7 +54,7 @@ def untyped_frame(res: Resource, rows: Sequence[Mapping[str, Any]]) -> pl.DataFr
 
 
 def typed(res: Resource, untyped: pl.DataFrame) -> pl.DataFrame:
-    """Type an `untyped_frame` (UTC datetimes, decimals, major-unit money); report unknown enum values once."""
+    """Type an `untyped_frame` (UTC datetimes, decimals, major-unit money); report new enum values once."""
     frame = untyped.select(_typed_exprs(res))
     report_unknown_enums(res, frame)
     return frame

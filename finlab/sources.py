@@ -8,7 +8,7 @@ line items) by id or posted in a time window, and the tax settings.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -16,7 +16,9 @@ import polars as pl
 
 from finlab import discovery, fetch, frames, resources, windowed
 from finlab.arguments import check_ids
+from finlab.client import AsyncClient
 from finlab.errors import ConfigurationError
+from finlab.pagination import gather_limited
 from finlab.resources import Resource
 
 if TYPE_CHECKING:
@@ -32,6 +34,7 @@ TAX = "tax.transaction"
 #: can post inside it. 31 days covers card authorizations (7 days) and bank debits (up to 14).
 DISCOVERY_LOOKBACK = 31 * 86_400
 Window = Mapping[str, int] | None
+Json = dict[str, Any]
 
 
 class Source(Protocol):
@@ -99,20 +102,24 @@ class StripeSource:
         """
         res = resources.get(resource)
         parent = resources.get(res.parent) if res.parent is not None else res
-        wanted = list(ids) if ids is not None else self.discovered(window)
-        if res is parent:
-            found = self.session.run(lambda client: fetch.retrieve_all(client, res, wanted))
-            return frames.build(res, posted_in(found, window))
-        parents = self.session.run(lambda client: fetch.parents_with_line_items(client, parent, wanted))
-        return frames.build(res, fetch.inlined_line_items(posted_in(parents, window)))
+        found = self.session.run(lambda client: self._parents(client, res, parent, ids, window))
+        found = posted_in(found, window)
+        return frames.build(res, found if res is parent else fetch.inlined_line_items(found))
 
-    def discovered(self, window: Window) -> list[str]:
-        """Tax transactions of the PaymentIntents and refunds created in ``window``, widened by
-        `DISCOVERY_LOOKBACK` so that a payment made before the window and posted in it counts."""
+    async def _parents(
+        self, client: AsyncClient, res: Resource, parent: Resource, ids: Sequence[str] | None, window: Window
+    ) -> list[Json]:
+        """The parents asked for (by ``ids``, else found), with every line item when ``res`` is one."""
+        if res is parent:
+            one: Callable[[str], Awaitable[Json]] = functools.partial(fetch.retrieve, client, res)
+        else:
+            one = functools.partial(fetch.parent_with_line_items, client, parent)
+        if ids is not None:
+            return await gather_limited(one(object_id) for object_id in ids)
         widened = dict(window or {})
-        if "gte" in widened:
+        if "gte" in widened:  # a payment made before the window can post in it
             widened["gte"] -= DISCOVERY_LOOKBACK
-        return self.session.run(lambda client: discovery.tax_ids(client, widened or None))
+        return await discovery.transactions(client, widened or None, one)
 
     def chosen_tax_ids(
         self, ids: Iterable[str] | None, payment_intents: Iterable[str] | None, window: Window
