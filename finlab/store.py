@@ -40,7 +40,6 @@ import errno
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -51,139 +50,32 @@ from finlab import frames, resources
 from finlab.errors import ConfigurationError, StoreError
 from finlab.extras import needs
 from finlab.resources import STORED, Resource
+from finlab.store_layout import (
+    CURSOR_KEY,
+    RESOLVED,
+    RESOLVED_SCHEMA,
+    STATE,
+    STATE_SCHEMA,
+    STORE_FORMAT,
+    TABLE_CONFIG,
+    AsOf,
+    StateRow,
+    TableStatus,
+    accounts_in,
+    commit_properties,
+    default_root,
+    exclusive,
+    first_line,
+    is_uri,
+    parse_as_of,
+    private_files,
+    sort,
+    sync_unit,
+)
 
 with needs("store"):
-    from deltalake import CommitProperties, DeltaTable, write_deltalake
+    from deltalake import DeltaTable, write_deltalake
     from deltalake.exceptions import DeltaError
-
-#: Where the store lives when neither ``store=`` nor ``FINLAB_STORE`` says.
-DEFAULT_ROOT = "~/.finlab"
-STATE = "_state"
-#: Commit-metadata key of a listing cursor (JSON) in a data commit.
-CURSOR_KEY = "finlab.cursor"
-STORE_FORMAT = 1
-#: Keep the Delta log ten years so that as-of reads (a filed tax report) stay reproducible.
-TABLE_CONFIG = {"delta.logRetentionDuration": "interval 3650 days"}
-STATE_SCHEMA = pl.Schema(
-    {
-        "resource": pl.String(),
-        "scope": pl.String(),
-        "cursor": pl.String(),
-        "synced_at": pl.Datetime("us", "UTC"),
-        "version": pl.Int64(),
-        "account": pl.String(),
-        "livemode": pl.Boolean(),
-    }
-)
-
-#: finlab's own table of the PaymentIntents a sync resolved to tax transactions (see `finlab.tax_sync`).
-RESOLVED = "_tax_resolved"
-RESOLVED_SCHEMA = pl.Schema(
-    {
-        "payment_intent": pl.String(),
-        "created": pl.Int64(),
-        "status": pl.String(),
-        "settled": pl.Boolean(),
-        "tax_transactions": pl.List(pl.String()),
-        "resolved_at": pl.Datetime("us", "UTC"),
-    }
-)
-
-AsOf = int | datetime | str | None
-
-
-def default_root() -> str:
-    """``FINLAB_STORE`` if set, else `DEFAULT_ROOT`."""
-    return os.environ.get("FINLAB_STORE") or DEFAULT_ROOT
-
-
-def parse_as_of(as_of: AsOf) -> int | datetime | None:
-    """A Delta version (int >= 0) or an aware datetime, from what a user or the CLI passed.
-
-    >>> parse_as_of("3"), parse_as_of("2026-01-31T00:00:00+00:00").year
-    (3, 2026)
-    """
-    if as_of is None or (isinstance(as_of, datetime | int) and not isinstance(as_of, bool)):
-        value = as_of
-    elif isinstance(as_of, str) and as_of.strip().isdigit():
-        value = int(as_of)
-    elif isinstance(as_of, str):
-        try:
-            value = datetime.fromisoformat(as_of.strip())
-        except ValueError:
-            msg = f"as_of={as_of!r} is neither a Delta version (e.g. 3) nor an ISO datetime with a timezone."
-            raise ConfigurationError(msg) from None
-    else:
-        msg = f"as_of must be a Delta version (int) or a datetime, not {type(as_of).__name__}."
-        raise ConfigurationError(msg)
-    if isinstance(value, int) and value < 0:
-        msg = f"as_of={value} is not a Delta version: versions count up from 0 (see `finlab status`)."
-        raise ConfigurationError(msg)
-    if isinstance(value, datetime) and value.tzinfo is None:
-        msg = f"as_of={value.isoformat()} has no timezone; pass an aware datetime (e.g. tzinfo=UTC)."
-        raise ConfigurationError(msg)
-    return value
-
-
-@dataclass(frozen=True)
-class StateRow:
-    """One ``_state`` entry: a resource's (or one of its scopes') completed cursor and sync time."""
-
-    resource: str
-    scope: str
-    cursor: Mapping[str, Any] = field(default_factory=dict)
-    synced_at: datetime | None = None
-    version: int | None = None
-
-
-@dataclass(frozen=True)
-class TableStatus:
-    """What `Store.status` reports for one table."""
-
-    resource: str
-    rows: int
-    version: int
-    committed_at: datetime
-    synced_at: datetime | None
-
-
-def _first_line(exc: BaseException) -> str:
-    """An exception's message without the Rust backtrace deltalake appends."""
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
-def _is_uri(root: str) -> bool:
-    return "://" in root
-
-
-@contextlib.contextmanager
-def _private_files() -> Iterator[None]:
-    """Create every file and directory in the block readable by the user only."""
-    previous = os.umask(0o077)
-    try:
-        yield
-    finally:
-        os.umask(previous)
-
-
-@contextlib.contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (released by the OS even if the process is killed)."""
-    import fcntl
-
-    with path.open("a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            msg = (
-                f"Another finlab sync is writing to {path.parent}; wait for it to finish (or stop it), "
-                "then run this again."
-            )
-            raise StoreError(msg) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class Store:
@@ -220,7 +112,7 @@ class Store:
             raise ConfigurationError(msg)
         resources.check_id(account, "Account")  # it names a directory
         text = os.fspath(root)
-        self.root = text.rstrip("/") if _is_uri(text) else os.path.abspath(os.path.expanduser(text))
+        self.root = text.rstrip("/") if is_uri(text) else os.path.abspath(os.path.expanduser(text))
         self.account = account
         self.livemode = livemode
         self.mode = "live" if livemode else "test"
@@ -236,7 +128,7 @@ class Store:
     # -- checks -----------------------------------------------------------------------------------
 
     def _check_root(self) -> None:
-        if not _is_uri(self.root) and os.path.exists(self.root) and not os.path.isdir(self.root):
+        if not is_uri(self.root) and os.path.exists(self.root) and not os.path.isdir(self.root):
             msg = f"The store {self.root} is a file, not a directory. Pass store= a directory."
             raise StoreError(msg)
         for below in (self.root, f"{self.root}/live", f"{self.root}/test"):
@@ -305,7 +197,7 @@ class Store:
     @staticmethod
     def _corrupt(uri: str, exc: BaseException) -> StoreError:
         msg = (
-            f"The store table {uri} cannot be read: {_first_line(exc)}. "
+            f"The store table {uri} cannot be read: {first_line(exc)}. "
             "Nothing was changed. Move that directory aside and run `finlab sync` to fetch it again "
             "(the other tables are kept), or read an earlier version with as_of=."
         )
@@ -316,7 +208,7 @@ class Store:
         uri = self._uri(name)
         if self._is_table(uri):
             return self._load(uri, name)
-        if not _is_uri(uri) and os.path.isdir(uri) and os.listdir(uri):
+        if not is_uri(uri) and os.path.isdir(uri) and os.listdir(uri):
             exc = FileNotFoundError(errno.ENOENT, "no Delta log (_delta_log) in a non-empty directory")
             raise self._corrupt(uri, exc)
         return None
@@ -444,12 +336,12 @@ class Store:
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:
         """Create the store if needed and hold it for writing: one writer at a time, private files."""
-        if _is_uri(self.base):
+        if is_uri(self.base):
             self._init_state()
             yield
             return
         try:
-            with _private_files():
+            with private_files():
                 Path(self.base).mkdir(mode=0o700, parents=True, exist_ok=True)
                 probe = Path(self.base) / f".probe-{os.getpid()}"
                 probe.touch()
@@ -460,7 +352,7 @@ class Store:
                 "FINLAB_STORE to) a directory you can write, or fix its permissions. Nothing was changed."
             )
             raise StoreError(msg) from None
-        with _private_files(), _exclusive(Path(self.base) / ".lock"):
+        with private_files(), exclusive(Path(self.base) / ".lock"):
             self._init_state()
             yield
 
@@ -513,7 +405,7 @@ class Store:
         if table is None:
             return self._commit(name, frame, "append", cursor)
         before = int(table.version())
-        properties = _properties(cursor)
+        properties = commit_properties(cursor)
         try:
             (
                 table.merge(
@@ -588,7 +480,7 @@ class Store:
                 configuration=None if exists else TABLE_CONFIG,
                 name=None if exists else name,
                 storage_options=self.storage_options,
-                commit_properties=_properties(cursor),
+                commit_properties=commit_properties(cursor),
             )
             return int((table or DeltaTable(uri, storage_options=self.storage_options)).version())
         except (DeltaError, OSError) as exc:
@@ -596,46 +488,24 @@ class Store:
 
     def _unwritten(self, name: str, exc: BaseException) -> StoreError:
         msg = (
-            f"Could not write {name} to {self._uri(name)}: {_first_line(exc)}. A Delta commit is all or "
+            f"Could not write {name} to {self._uri(name)}: {first_line(exc)}. A Delta commit is all or "
             "nothing, so the table is as it was. Fix the cause (space, permissions) and sync again: it "
             "resumes from the last commit."
         )
         return StoreError(msg)
 
 
-def _properties(cursor: Mapping[str, Any] | None) -> CommitProperties | None:
-    if cursor is None:
-        return None
-    return CommitProperties(custom_metadata={CURSOR_KEY: json.dumps(cursor, sort_keys=True)})
-
-
-def sync_unit(name: str) -> str:
-    """The resource whose sync writes table ``name`` (line items come with their tax transactions)."""
-    res = resources.get(name)
-    return res.parent or res.object
-
-
-def sort(res: Resource, frame: pl.DataFrame) -> pl.DataFrame:
-    """Rows in the store's order: newest first (by ``transacted_at`` or ``created``), then id.
-
-    Line items sort by their parent, then id. A store read is therefore the same frame every time.
-    """
-    names = frame.columns
-    if res.parent:
-        keys, descending = [names[1], "id"], False
-    else:
-        keys = [key for key in ("transacted_at", "created", "id") if key in names]
-        descending = True
-    if not keys:
-        return frame
-    return frame.sort(keys, descending=descending, nulls_last=True, maintain_order=True)
-
-
-def accounts_in(root: str | os.PathLike[str]) -> list[tuple[str, bool]]:
-    """(account, livemode) of every account directory under a local store root."""
-    base = Path(os.path.expanduser(os.fspath(root)))
-    found = []
-    for state in sorted(base.glob(f"acct_*/*/{STATE}")):
-        if state.parent.name in ("live", "test"):
-            found.append((state.parent.parent.name, state.parent.name == "live"))
-    return found
+__all__ = [
+    "CURSOR_KEY",
+    "RESOLVED_SCHEMA",
+    "STORED",
+    "AsOf",
+    "StateRow",
+    "Store",
+    "TableStatus",
+    "accounts_in",
+    "default_root",
+    "parse_as_of",
+    "sort",
+    "sync_unit",
+]
