@@ -110,7 +110,7 @@ def test_without_report_argument_there_is_no_tile(tax: dict[str, Any]) -> None:
 class NoPermission:
     """A connection whose key lacks the Reporting permission."""
 
-    def tax_report(self, kind: str) -> pl.DataFrame:
+    def tax_report(self, kind: str, start: Any, end: Any) -> pl.DataFrame:
         msg = "This API key lacks the permission 'Reporting: read' (rak_report_run_read); add it to the key."
         raise StripePermissionError(msg, status=403)
 

@@ -13,7 +13,7 @@ transactions).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import polars as pl
 
@@ -54,14 +54,20 @@ class NoReport:
     reason: str
 
 
-def fetch_report(stripe: Connection, kind: str = ITEMIZED) -> pl.DataFrame | NoReport:
-    """The newest succeeded ``kind`` report run's frame (``stripe.tax_report``), or why there is none.
+def fetch_report(
+    stripe: Connection,
+    kind: str = ITEMIZED,
+    start: date | datetime | None = None,
+    end: date | datetime | None = None,
+) -> pl.DataFrame | NoReport:
+    """The ``kind`` report's frame (``stripe.tax_report``) over ``start``..``end``, or why there is none.
 
-    Reads only (never creates a run). Any error finlab raises on purpose (a missing Reporting
+    ``stripe.tax_report`` reads the newest succeeded run that covers the range (default: all its
+    data); it never creates one here. Any error finlab raises on purpose (a missing Reporting
     permission, no succeeded run, an expired file, a file finlab cannot read) becomes `NoReport`.
     """
     try:
-        return stripe.tax_report(kind)
+        return stripe.tax_report(kind, start, end)
     except FinlabError as error:
         return NoReport(f"Stripe's tax export could not be read, so nothing was reconciled: {error}")
 
