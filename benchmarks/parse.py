@@ -33,7 +33,7 @@ import polars as pl
 
 from finlab import frames, resources, wire
 from finlab.budget import Budget
-from finlab.connection import BUILD_BATCH
+from finlab.fetch import BUILD_BATCH
 
 PATH = common.PATH
 PATHS = ("finlab", "finlab-dicts", "read_ndjson", "stripe-python", "finlab-sync")

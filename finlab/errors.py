@@ -15,7 +15,8 @@
     │   └── ConnectionError          the request never got an answer (network, timeout)
     ├── PaginationError              the server broke the list contract (repeated cursor, empty has_more)
     ├── StoreError                   the local store cannot be used: unwritable, corrupt, another account's
-    └── ReportFormatError            a Stripe report file finlab cannot read: a needed column, a bad value
+    ├── ReportFormatError            a Stripe report file finlab cannot read: a needed column, a bad value
+    └── ReportRunError               a report run finlab created failed: Stripe's error
     SchemaDriftWarning               a UserWarning, not raised: fields or enum values finlab does not know
 
 Every ``StripeError`` carries the HTTP ``status``, Stripe's error ``type``, ``code``, ``param`` and
@@ -54,6 +55,10 @@ class StoreError(FinlabError):
 
 class ReportFormatError(FinlabError, ValueError):
     """A Stripe report file lacks a column finlab needs, or holds a value its column cannot hold."""
+
+
+class ReportRunError(FinlabError):
+    """A report run finlab created (``tax_report(..., create=True)``) failed, with Stripe's error."""
 
 
 class StripeError(FinlabError):

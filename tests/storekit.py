@@ -20,7 +20,7 @@ import httpx
 import polars as pl
 
 from finlab import frames, resources, store
-from finlab.client import AsyncClient, RetryPolicy
+from finlab.client import AsyncClient, ReadLimits, RetryPolicy
 from finlab.connection import Connection
 from finlab.demo.dataset import Dataset, default_dataset, load
 from finlab.demo.server import DEMO_API_KEY, DemoStripe, RecordedRequest
@@ -151,11 +151,14 @@ def child(argv: Sequence[str]) -> None:
     """
     url, root, data, *retries = argv
     dataset = load(Path(data))
-    retry = None
-    if retries:
-        retry = RetryPolicy(max_retries=int(retries[0]), base_delay=0, max_delay=0, timeout=1.0)
+    retry = RetryPolicy(max_retries=int(retries[0]), base_delay=0, max_delay=0) if retries else None
     conn = Connection(
-        DEMO_API_KEY, base_url=url, store=root, known_tax_ids=lambda: tax_ids(dataset), retry=retry
+        DEMO_API_KEY,
+        base_url=url,
+        store=root,
+        known_tax_ids=lambda: tax_ids(dataset),
+        retry=retry,
+        limits=ReadLimits(timeout=1.0) if retries else None,
     )
     demo = Demo(dataset, DemoStripe(dataset), Path(root))
     demo.sync(conn, batch_pages=1, tax_batch=3)

@@ -145,7 +145,9 @@ def _calls() -> Iterator[Any]:
         "financial_connections.transaction",
         id="transactions",
     )
-    yield pytest.param("tax_transactions", lambda s: s.tax_transactions(), "tax.transaction", id="tax")
+    yield pytest.param(
+        "tax_transactions", lambda s: s.tax_transactions(ids=["tax_1"]), "tax.transaction", id="tax"
+    )
     yield pytest.param(
         "tax_calculations",
         lambda s: s.tax_calculations(["taxcalc_1"]),
@@ -187,6 +189,49 @@ def test_restricted_key_without_the_permission_names_resource_and_permission(
     assert repr(res.permission) in text
     assert "grant it to the restricted key" in text
     assert_no_key(text, LIVE_KEY)
+
+
+#: The demo's permissions for what finds tax transactions and reads Stripe's tax reports.
+OTHER_PERMISSIONS = {
+    "rak_payment_intent_read",
+    "rak_refund_read",
+    "rak_reporting_report_type_read",
+    "rak_reporting_report_run_read",
+    "rak_file_read",
+}
+
+
+REPORTING = "'Reporting: Report runs and report types'"
+
+
+@pytest.mark.parametrize(
+    ("missing", "call", "says"),
+    [
+        ("rak_payment_intent_read", lambda s: s.tax_transactions(), "'PaymentIntents: Read'"),
+        ("rak_refund_read", lambda s: s.tax_line_items(start="2026-01-01"), "'Refunds: Read'"),
+        (
+            "rak_reporting_report_type_read",
+            lambda s: s.tax_report(),
+            "'Reporting: Report runs and report types'",
+        ),
+        (
+            "rak_reporting_report_run_read",
+            lambda s: s.tax_report(),
+            "'Reporting: Report runs and report types'",
+        ),
+        ("rak_file_read", lambda s: s.tax_report(), "'Files: Read'"),
+    ],
+)
+def test_discovery_and_reports_name_the_permission_they_lack(
+    dataset: Dataset, missing: str, call: Callable[[Connection], pl.DataFrame], says: str
+) -> None:
+    every = {r.permission for r in resources.RESOURCES.values()} | OTHER_PERMISSIONS
+    stripe = Account(dataset, {LIVE_KEY: frozenset(every - {missing})})
+    with pytest.raises(errors.PermissionError) as info:
+        call(stripe.connect(LIVE_KEY))
+    assert says in str(info.value)
+    assert "grant it to the restricted key" in str(info.value)
+    assert_no_key(str(info.value), LIVE_KEY)
 
 
 # -- arguments refused before any request --------------------------------------------------------------
@@ -255,7 +300,7 @@ def test_an_id_from_elsewhere_cannot_bend_a_request_path(bad: str) -> None:
     transport = httpx.MockTransport(lambda request: seen.append(request) or httpx.Response(500))
     with (
         finlab.client.Client(DEMO_API_KEY, transport=transport, retry=NO_WAIT) as client,
-        pytest.raises(errors.ConfigurationError, match="segments of letters, digits and underscores"),
+        pytest.raises(errors.ConfigurationError, match="segments of letters, digits, underscores and dots"),
     ):
         client.get(resources.get("tax.transaction").retrieve_path.format(id=bad))  # type: ignore[union-attr]
     assert [] == seen

@@ -18,16 +18,9 @@ import httpx
 import pytest
 
 from finlab import errors
-from finlab.client import (
-    API_VERSION,
-    AsyncClient,
-    Client,
-    RetryPolicy,
-    check_api_key,
-    check_base_url,
-    encode_params,
-    redact,
-)
+from finlab.client import AsyncClient, Client
+from finlab.codec import encode_params
+from finlab.settings import API_VERSION, ReadLimits, RetryPolicy, check_api_key, check_base_url, redact
 
 #: A long key, as Stripe's are, so that partial echoes can be recognised too.
 KEY = "rk_test_" + "51Hq8Zr2eZvKYlo2C0FfQa9XbW7sTt3Ld" * 3
@@ -179,9 +172,9 @@ def test_encode_params_shapes() -> None:
     assert [] == encode_params({"transacted_at": {}})
 
 
-def test_timeouts_come_from_the_retry_policy(kind: str) -> None:
+def test_timeouts_come_from_the_read_limits(kind: str) -> None:
     server = Server()
-    call(kind, server, retry=RetryPolicy(timeout=7.0, connect_timeout=3.0, base_delay=0, max_delay=0))
+    call(kind, server, limits=ReadLimits(timeout=7.0, connect_timeout=3.0))
     assert {"connect": 3.0, "read": 7.0, "write": 7.0, "pool": 7.0} == server.requests[0].extensions[
         "timeout"
     ]

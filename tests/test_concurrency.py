@@ -118,11 +118,12 @@ def test_connect_budgets_by_key_mode_and_the_demo_goes_unbudgeted(dataset: Datas
     transport = httpx.MockTransport(DemoStripe(dataset).handle)
     live = finlab.connect(LIVE_KEY, transport=transport)
     test = finlab.connect(TEST_KEY, transport=transport)
-    assert isinstance(live.budget, Budget)
-    assert isinstance(test.budget, Budget)
-    assert (100, 25, 1) == (live.budget.global_rate, live.budget.endpoint_rate, live.budget.burst)
-    assert (25, 25, 1) == (test.budget.global_rate, test.budget.endpoint_rate, test.budget.burst)
-    assert finlab.connect(demo=True).budget is None
+    live_budget, test_budget = live.config.budget, test.config.budget
+    assert isinstance(live_budget, Budget)
+    assert isinstance(test_budget, Budget)
+    assert (100, 25, 1) == (live_budget.global_rate, live_budget.endpoint_rate, live_budget.burst)
+    assert (25, 25, 1) == (test_budget.global_rate, test_budget.endpoint_rate, test_budget.burst)
+    assert finlab.connect(demo=True).config.budget is None
 
 
 def test_what_may_overlap_does(dataset: Dataset) -> None:

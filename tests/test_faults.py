@@ -19,7 +19,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from finlab import errors
-from finlab.client import Client, RetryPolicy
+from finlab.client import Client, ReadLimits, RetryPolicy
 from finlab.connection import Connection
 from finlab.demo import DEMO_API_KEY, DemoStripe, default_dataset, serve
 from finlab.demo.dataset import Dataset
@@ -37,7 +37,9 @@ except ImportError:  # tests/ became a package
 RETRIES = 20
 IN_PROCESS = RetryPolicy(max_retries=RETRIES, base_delay=0, max_delay=0)
 #: Over a socket: a read timeout far below the stall, far above a sound answer's time.
-SOCKET = RetryPolicy(max_retries=RETRIES, base_delay=0, max_delay=0, timeout=1.0)
+SOCKET = RetryPolicy(max_retries=RETRIES, base_delay=0, max_delay=0)
+#: A stall over a socket fails after a short read timeout.
+SHORT_READ = ReadLimits(timeout=1.0)
 STALL = 5.0
 NOW = datetime(2026, 11, 2, 9, tzinfo=UTC)
 ORDERS = "/v1/climate/orders"
@@ -86,13 +88,16 @@ class Served:
         return SOCKET if self.loopback else IN_PROCESS
 
     def options(self) -> dict[str, object]:
-        """Where a client or connection sends its requests."""
+        """Where a client or connection sends its requests (over a socket: with a short read timeout)."""
         if self._server is not None:
-            return {"base_url": self._server.url}
+            return {"base_url": self._server.url, "limits": SHORT_READ}
         return {"transport": httpx.MockTransport(self.stripe.handle)}
 
-    def client(self, retry: RetryPolicy | None = None) -> Client:
-        return Client(DEMO_API_KEY, retry=retry or self.retry, **self.options())  # type: ignore[arg-type]
+    def client(self, retry: RetryPolicy | None = None, limits: ReadLimits | None = None) -> Client:
+        options = self.options()
+        if limits is not None:
+            options["limits"] = limits
+        return Client(DEMO_API_KEY, retry=retry or self.retry, **options)  # type: ignore[arg-type]
 
     def connection(self, dataset: Dataset, root: Path | None = None) -> Connection:
         return Connection(
@@ -184,9 +189,9 @@ def test_a_fault_that_persists_names_endpoint_request_and_attempts(served: Start
     server = served(Faults({kind: 1.0}, stall=STALL))
     error_type, in_process, over_socket = EXPECTED[kind]
     # Only a stall needs the short read timeout; a sound answer never meets the long one.
-    timeout = SOCKET.timeout if kind == "timeout" else 30.0
-    retry = RetryPolicy(max_retries=2, base_delay=0, max_delay=0, timeout=timeout)
-    with server.client(retry) as client, pytest.raises(error_type) as info:
+    limits = SHORT_READ if kind == "timeout" else ReadLimits(timeout=30.0)
+    retry = RetryPolicy(max_retries=2, base_delay=0, max_delay=0)
+    with server.client(retry, limits) as client, pytest.raises(error_type) as info:
         client.get(ORDERS, {"limit": 100}, expect="list")
     err = info.value
     reason = over_socket if server.loopback else in_process

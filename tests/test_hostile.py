@@ -27,7 +27,7 @@ import pytest
 import finlab
 from finlab import cli, errors
 from finlab.budget import Budget
-from finlab.client import AsyncClient, Client, RetryPolicy
+from finlab.client import AsyncClient, Client, ReadLimits, RetryPolicy
 from finlab.pagination import iter_pages
 
 KEY = "rk_test_" + "51Hq8Zr2eZvKYlo2C0FfQa9XbW7sTt3Ld"
@@ -66,8 +66,7 @@ def loopback(answer: Answer) -> Iterator[str]:
         server.server_close()
 
 
-def policy(**settings: Any) -> RetryPolicy:
-    return RetryPolicy(**{"max_retries": 0, "base_delay": 0.0, "max_delay": 0.0, **settings})
+NO_RETRY = RetryPolicy(max_retries=0, base_delay=0.0, max_delay=0.0)
 
 
 def gzip_bomb(unpacked: int) -> bytes:
@@ -128,7 +127,10 @@ def test_a_gzip_bomb_fails_at_the_cap_in_bounded_memory() -> None:
         handler.end_headers()
         handler.wfile.write(bomb)
 
-    with loopback(answer) as url, Client(KEY, base_url=url, retry=policy(max_body=8 * MB)) as client:
+    with (
+        loopback(answer) as url,
+        Client(KEY, base_url=url, retry=NO_RETRY, limits=ReadLimits(max_body=8 * MB)) as client,
+    ):
         error, peak = peak_mb(lambda: client.get(PATH))
 
     assert isinstance(error, errors.APIError)
@@ -140,7 +142,10 @@ def test_a_gzip_bomb_fails_at_the_cap_in_bounded_memory() -> None:
 
 def test_an_endless_chunked_body_fails_at_the_cap() -> None:
     started = time.monotonic()
-    with loopback(chunked_forever) as url, Client(KEY, base_url=url, retry=policy(max_body=4 * MB)) as client:
+    with (
+        loopback(chunked_forever) as url,
+        Client(KEY, base_url=url, retry=NO_RETRY, limits=ReadLimits(max_body=4 * MB)) as client,
+    ):
         error, peak = peak_mb(lambda: client.get(PATH))
 
     assert isinstance(error, errors.APIError)
@@ -152,15 +157,15 @@ def test_an_endless_chunked_body_fails_at_the_cap() -> None:
 def test_a_big_page_is_refused_and_retried_like_a_malformed_one() -> None:
     answers = [httpx.Response(200, content=b" " * (2 * MB)), httpx.Response(200, json={"object": "list"})]
     transport = httpx.MockTransport(lambda request: answers.pop(0))
-    retry = policy(max_body=MB, max_retries=1)
+    retry = RetryPolicy(max_retries=1, base_delay=0.0, max_delay=0.0)
 
-    with Client(KEY, transport=transport, retry=retry) as client:
+    with Client(KEY, transport=transport, retry=retry, limits=ReadLimits(max_body=MB)) as client:
         assert client.get(PATH) == {"object": "list"}
         assert client.policy.stats.retries == {"too_large": 1}
 
 
 def test_the_default_cap_is_far_above_a_stripe_page() -> None:
-    assert RetryPolicy().max_body >= 64 * MB  # a page of 100 objects is well under 1 MB
+    assert ReadLimits().max_body >= 64 * MB  # a page of 100 objects is well under 1 MB
 
 
 # --- the deadline ------------------------------------------------------------------------------------
@@ -170,7 +175,7 @@ def test_a_trickling_body_fails_at_the_deadline() -> None:
     started = time.monotonic()
     with (
         loopback(trickle) as url,
-        Client(KEY, base_url=url, retry=policy(deadline=1.0)) as client,
+        Client(KEY, base_url=url, retry=NO_RETRY, limits=ReadLimits(deadline=1.0)) as client,
         pytest.raises(errors.APIError, match=r"did not arrive in full within 1 s") as caught,
     ):
         client.get(PATH)
@@ -181,7 +186,7 @@ def test_a_trickling_body_fails_at_the_deadline() -> None:
 
 def test_a_trickling_body_fails_at_the_deadline_async() -> None:
     async def main() -> None:
-        async with AsyncClient(KEY, base_url=url, retry=policy(deadline=1.0)) as client:
+        async with AsyncClient(KEY, base_url=url, retry=NO_RETRY, limits=ReadLimits(deadline=1.0)) as client:
             await client.get(PATH)
 
     started = time.monotonic()
@@ -199,7 +204,9 @@ def test_a_gzip_bomb_fails_at_the_cap_async() -> None:
 
     async def main() -> None:
         transport = httpx.MockTransport(handle)
-        async with AsyncClient(KEY, transport=transport, retry=policy(max_body=MB)) as client:
+        async with AsyncClient(
+            KEY, transport=transport, retry=NO_RETRY, limits=ReadLimits(max_body=MB)
+        ) as client:
             await client.get(PATH)
 
     with pytest.raises(errors.APIError, match="larger than 1,048,576 bytes"):
@@ -222,7 +229,9 @@ def test_unparseable_bodies_are_api_errors_naming_the_endpoint_and_retried(body:
     transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
 
     with (
-        Client(KEY, transport=transport, retry=policy(max_retries=2)) as client,
+        Client(
+            KEY, transport=transport, retry=RetryPolicy(max_retries=2, base_delay=0.0, max_delay=0.0)
+        ) as client,
         pytest.raises(errors.APIError, match="malformed body for GET /v1/climate/orders") as caught,
     ):
         client.get(PATH, expect="list")
@@ -236,7 +245,7 @@ def test_a_deep_error_body_is_still_a_typed_error() -> None:
     transport = httpx.MockTransport(lambda request: httpx.Response(400, content=deep))
 
     with (
-        Client(KEY, transport=transport, retry=policy()) as client,
+        Client(KEY, transport=transport, retry=NO_RETRY) as client,
         pytest.raises(errors.InvalidRequestError),
     ):
         client.get(PATH)
@@ -267,7 +276,7 @@ def order(n: int, created: int | None = None) -> dict[str, Any]:
 
 
 def walk(transport: httpx.MockTransport, **settings: Any) -> list[dict[str, Any]]:
-    with Client(KEY, transport=transport, retry=policy()) as client:
+    with Client(KEY, transport=transport, retry=NO_RETRY) as client:
         return [obj for page in iter_pages(client, PATH, **settings) for obj in page]
 
 
@@ -306,7 +315,7 @@ def test_lists_without_a_documented_order_may_come_in_any_order() -> None:
     pages = [[order(1, 10), order(2, 30)], [order(3, 20)]]  # climate products: "Lists all ... products"
     transport = list_server(lambda n: (pages[n], n == 0))
 
-    with Client(KEY, transport=transport, retry=policy()) as client:
+    with Client(KEY, transport=transport, retry=NO_RETRY) as client:
         found = [obj for page in iter_pages(client, "/v1/climate/products") for obj in page]
 
     assert 3 == len(found)
@@ -325,7 +334,7 @@ def test_an_endless_list_walks_in_bounded_memory(created: bool) -> None:
         return (data if created else [order(int(obj["id"][-8:])) for obj in data]), more
 
     def consume() -> None:
-        with Client(KEY, transport=list_server(pages), retry=policy()) as client:
+        with Client(KEY, transport=list_server(pages), retry=NO_RETRY) as client:
             for number, _ in enumerate(iter_pages(client, PATH)):
                 if number == 200:  # 20,000 objects: past the 10,000 ids remembered without created
                     return
@@ -343,7 +352,7 @@ def test_an_endless_list_stops_at_max_objects() -> None:
 
 def test_frame_methods_stop_at_max_objects() -> None:
     connection = finlab.connect(
-        KEY, transport=list_server(endless), retry=policy(), budget=Budget(None, None)
+        KEY, transport=list_server(endless), retry=NO_RETRY, budget=Budget(None, None)
     )
 
     with pytest.raises(errors.PaginationError, match="max_objects=500"):
@@ -367,7 +376,7 @@ def test_transactions_stop_at_max_objects() -> None:
         ]
         return data, True
 
-    connection = finlab.connect(KEY, transport=list_server(transactions), retry=policy(), budget=FAST)
+    connection = finlab.connect(KEY, transport=list_server(transactions), retry=NO_RETRY, budget=FAST)
 
     with pytest.raises(errors.PaginationError, match="more than max_objects=2,000 transactions"):
         connection.transactions(account="fca_1", max_objects=2_000)
@@ -413,7 +422,7 @@ def test_a_sync_holds_one_batch_whatever_the_length_of_the_list(tmp_path: Path) 
     def sync(pages: int) -> float:
         store = tmp_path / f"store{pages}"
         transport = list_server(orders(pages))
-        connection = finlab.connect(KEY, transport=transport, retry=policy(), store=store, budget=FAST)
+        connection = finlab.connect(KEY, transport=transport, retry=NO_RETRY, store=store, budget=FAST)
         error, peak = peak_mb(lambda: connection.sync("climate.order", progress=False))
         assert error is None
         assert pages * 100 == connection.climate_orders().height
@@ -427,7 +436,7 @@ def test_a_sync_holds_one_batch_whatever_the_length_of_the_list(tmp_path: Path) 
 def test_a_resource_replaced_whole_stops_at_its_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("finlab.sync.MAX_REPLACED", 1_000)
     store = tmp_path / "store"
-    connection = finlab.connect(KEY, transport=list_server(endless), retry=policy(), store=store, budget=FAST)
+    connection = finlab.connect(KEY, transport=list_server(endless), retry=NO_RETRY, store=store, budget=FAST)
 
     with pytest.raises(errors.PaginationError, match="max_objects=1,000"):
         connection.sync("tax.registration", progress=False)

@@ -31,7 +31,7 @@ import pytest
 import finlab
 import finlab.connection
 from finlab import errors
-from finlab.client import AsyncClient, Client, RequestPolicy, RetryPolicy
+from finlab.client import AsyncClient, Client, ClientConfig, ReadLimits, RequestPolicy, RetryPolicy
 from finlab.connection import connect
 from finlab.demo import DemoStripe, LoopbackServer, serve
 from finlab.demo.dataset import Dataset
@@ -46,7 +46,8 @@ except ImportError:  # tests/ became a package
 SECRET = "rk_live_51LeakCanaryQ8x7Zr2eVKYlo2C0FfQa9XbW7sTt3LdNw4Hs6Jf1Gc0"
 #: Another key, which the demo Stripe does not know (its answers are 401s).
 STRANGER = "rk_live_51StrangerKeyP3m9Lq2Wv8Xc4Bn7Rt1Yh6Ud5Ke0"
-FAST = RetryPolicy(max_retries=20, base_delay=0, max_delay=0, timeout=2.0)
+FAST = RetryPolicy(max_retries=20, base_delay=0, max_delay=0)
+SHORT = ReadLimits(timeout=2.0)
 ROOT = Path(__file__).resolve().parents[1]
 FINLAB = [sys.executable, "-m", "finlab.cli"]
 
@@ -141,7 +142,7 @@ def test_nothing_the_library_emits_holds_the_key(
     emitted: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        stripe = connect(retry=FAST)
+        stripe = connect(retry=FAST, limits=SHORT)
         report = stripe.sync(progress=True)
         stripe.tax_transactions(ids=storekit.tax_ids(dataset))
         frames = [stripe.transactions(), stripe.climate_orders(), stripe.tax_line_items()]
@@ -151,7 +152,9 @@ def test_nothing_the_library_emits_holds_the_key(
             lambda: stripe.tax_transactions(ids=["tax_1NoSuchTransaction0000"]),  # 404
             lambda: stripe.tax_calculations(["taxcalc_1NoSuchCalculation0"]),  # 404
             lambda: stripe.frame("climate.orders"),  # a typo
-            lambda: connect(api_key=STRANGER, base_url=loopback.url, retry=FAST).climate_products(),  # 401
+            lambda: connect(
+                api_key=STRANGER, base_url=loopback.url, retry=FAST, limits=SHORT
+            ).climate_products(),  # 401
             lambda: connect(api_key=SECRET + "x", base_url="http://example.com"),  # http off loopback
             lambda: connect(api_key=SECRET + "-"),  # malformed
         ):
@@ -171,7 +174,7 @@ def test_nothing_the_library_emits_holds_the_key(
 
 
 def test_clients_and_policies_never_show_the_key() -> None:
-    policy = RequestPolicy(SECRET, stripe_account=None, base_url="https://api.stripe.com", retry=FAST)
+    policy = RequestPolicy(ClientConfig(SECRET, retry=FAST, limits=SHORT))
     with Client(SECRET) as client:
         shown: list[object] = [client, AsyncClient.__new__(AsyncClient), policy, finlab.Connection(SECRET)]
         shown[1].policy = policy  # type: ignore[attr-defined]  (no connection pool to close)
@@ -207,7 +210,9 @@ def test_the_command_line_exports_and_report_never_hold_the_key(
 ) -> None:
     """sync (progress bars on), export in every format, status, report, and two failing commands."""
     env = secret_env(clean_loopback.url)
-    connect(retry=FAST).tax_transactions(ids=storekit.tax_ids(dataset))  # what the report's tax part reads
+    connect(retry=FAST, limits=SHORT).tax_transactions(
+        ids=storekit.tax_ids(dataset)
+    )  # what the report's tax part reads
     work = tmp_path / "work"
     work.mkdir()
     outputs = [run([*FINLAB, "sync"], env, work)]
@@ -291,12 +296,12 @@ def post_build(original: Callable[..., httpx.Request]) -> Callable[..., httpx.Re
 def fetch_orders(kind: str, transport: httpx.MockTransport) -> None:
     """GET the climate orders once, through the sync or the async client."""
     if kind == "sync":
-        with Client(SECRET, transport=transport, retry=FAST) as client:
+        with Client(SECRET, transport=transport, retry=FAST, limits=SHORT) as client:
             client.get("/v1/climate/orders")
         return
 
     async def fetch() -> None:
-        async with AsyncClient(SECRET, transport=transport, retry=FAST) as client:
+        async with AsyncClient(SECRET, transport=transport, retry=FAST, limits=SHORT) as client:
             await client.get("/v1/climate/orders")
 
     asyncio.run(fetch())
@@ -316,7 +321,7 @@ def test_a_post_never_leaves_even_if_the_client_builds_one(
 def test_a_post_sent_straight_to_the_transport_is_refused(dataset: Dataset) -> None:
     """Past every finlab method, at httpx's own send, over a real socket: the server sees nothing."""
     server = DemoStripe(dataset, api_keys={SECRET: None})
-    with serve(server) as loopback, Client(SECRET, base_url=loopback.url, retry=FAST) as client:
+    with serve(server) as loopback, Client(SECRET, base_url=loopback.url, retry=FAST, limits=SHORT) as client:
         for method in ("POST", "DELETE", "PUT", "PATCH"):
             request = httpx.Request(method, f"{loopback.url}/v1/climate/orders", content=b"x=1")
             with pytest.raises(errors.ConfigurationError, match=f"refusing to send {method}"):
@@ -353,11 +358,11 @@ def test_https_is_required_off_loopback(base_url: str, monkeypatch: pytest.Monke
 def test_https_is_checked_again_as_a_request_leaves() -> None:
     """Even if a base URL were changed after the checks, http to another machine is refused."""
     recorder = Recorder()
-    with Client(SECRET, transport=httpx.MockTransport(recorder), retry=FAST) as client:
-        client.policy.base_url = "http://api.stripe.com"
+    with Client(SECRET, transport=httpx.MockTransport(recorder), retry=FAST, limits=SHORT) as client:
+        object.__setattr__(client.policy.config, "base_url", "http://api.stripe.com")  # past the check
         with pytest.raises(errors.ConfigurationError, match="only travel over https"):
             client.get("/v1/climate/orders")
-        client.policy.base_url = "http://127.0.0.1:12111"
+        object.__setattr__(client.policy.config, "base_url", "http://127.0.0.1:12111")
         client.get("/v1/climate/orders")
     assert [("http", "127.0.0.1")] == [(r.url.scheme, r.url.host) for r in recorder.requests]
 
@@ -366,8 +371,8 @@ def test_finlab_api_base_points_connect_at_a_loopback_server(
     clean_loopback: LoopbackServer, secret_env: Callable[[str], dict[str, str]]
 ) -> None:
     secret_env(clean_loopback.url)
-    stripe = connect(retry=FAST)
-    assert clean_loopback.url == stripe.base_url
+    stripe = connect(retry=FAST, limits=SHORT)
+    assert clean_loopback.url == stripe.config.base_url
     assert 0 < stripe.climate_suppliers().height
 
 
@@ -400,7 +405,7 @@ def test_store_files_are_readable_by_the_user_only(
     secret_env(clean_loopback.url)
     previous = os.umask(0o022)  # a permissive umask, as on most machines
     try:
-        connect(retry=FAST).sync(["climate.order", "tax.registration"], progress=False)
+        connect(retry=FAST, limits=SHORT).sync(["climate.order", "tax.registration"], progress=False)
         assert 0o022 == os.umask(0o022)  # the sync left the process's umask as it was
     finally:
         os.umask(previous)
@@ -410,3 +415,56 @@ def test_store_files_are_readable_by_the_user_only(
     for path in paths:
         mode = stat.S_IMODE(path.stat().st_mode)
         assert 0 == mode & 0o077, f"{path} is {oct(mode)}: others may read it"
+
+
+def test_the_one_post_is_a_report_run_built_by_the_policy() -> None:
+    """POST /v1/reporting/report_runs leaves only as `create_report_run` builds it; no other write does."""
+    seen: list[httpx.Request] = []
+
+    def stripe(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(
+            200, json={"object": "reporting.report_run", "id": "frr_1", "status": "pending"}
+        )
+
+    async def attempts() -> None:
+        async with AsyncClient(SECRET, transport=httpx.MockTransport(stripe), retry=FAST) as client:
+            run = await client.create_report_run({"report_type": "tax.transactions.itemized.2"})
+            assert "frr_1" == run["id"]
+            with pytest.raises(errors.ConfigurationError, match="The one write is POST /v1/reporting"):
+                client.policy.build_create("/v1/refunds", {"amount": 1})
+            unmarked = httpx.Request(
+                "POST", "https://api.stripe.com/v1/reporting/report_runs", content=b"x=1"
+            )
+            with pytest.raises(errors.ConfigurationError, match="refusing to send POST"):
+                await client._http.send(unmarked)  # the same path, not built by the policy: refused
+            marked = client.policy.build_create("/v1/reporting/report_runs", {})
+            elsewhere = httpx.Request(
+                "POST", "https://api.stripe.com/v1/refunds", extensions=marked.extensions
+            )
+            with pytest.raises(errors.ConfigurationError, match="refusing to send POST"):
+                await client._http.send(elsewhere)  # the mark does not carry to another path
+
+    asyncio.run(attempts())
+    assert [("POST", "/v1/reporting/report_runs")] == [(r.method, r.url.path) for r in seen]
+    assert "report_type=tax.transactions.itemized.2" == seen[0].content.decode()
+    assert seen[0].headers["Idempotency-Key"]  # a retried create makes no second run
+
+
+def test_file_contents_come_from_the_files_host_only() -> None:
+    seen: list[httpx.Request] = []
+
+    def hosts(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content=b"a,b\n1,2\n")
+
+    async def download() -> bytes:
+        async with AsyncClient(SECRET, transport=httpx.MockTransport(hosts), retry=FAST) as client:
+            with pytest.raises(errors.ConfigurationError):
+                await client.download("file_../../v1/charges")
+            return await client.download("file_123")
+
+    assert b"a,b\n1,2\n" == asyncio.run(download())
+    assert ["https://files.stripe.com/v1/files/file_123/contents"] == [str(r.url) for r in seen]
+    with pytest.raises(errors.ConfigurationError, match="https"):
+        AsyncClient(SECRET, files_url="http://files.example.com")

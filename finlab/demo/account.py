@@ -1,0 +1,36 @@
+"""The bundled demo account, served in-process: what ``finlab.connect()`` gives without a key.
+
+This is the one place outside the demo server that knows it is the demo: it hands the connection the
+demo's tax transaction ids, which a live account finds through its PaymentIntents instead.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from finlab.connection import Connection, notice_once
+from finlab.demo import dataset as demo_data
+from finlab.demo.server import DEMO_API_KEY, DemoStripe
+
+
+def demo_connection(store: str | None = None) -> Connection:
+    """The bundled demo account, served in-process.
+
+    It has no rate budget on purpose: the in-process server is no Stripe to protect, and notebooks
+    should not wait on limits that are not there. Every other connection gets one (see `connect`).
+    """
+    dataset = demo_data.default_dataset()  # looked up on each call: tests swap in a smaller account
+    server = DemoStripe(dataset)
+    notice_once(
+        "demo",
+        "finlab: no STRIPE_API_KEY set, so this is the bundled demo account (fictional data). "
+        "Set STRIPE_API_KEY to read your own.",
+    )
+    tax_ids = [o["id"] for o in dataset.objects.get("tax.transaction", [])]
+    return Connection(
+        DEMO_API_KEY,
+        transport=httpx.MockTransport(server.handle),
+        is_demo=True,
+        known_tax_ids=lambda: tax_ids,
+        store=store,
+    )

@@ -1,0 +1,81 @@
+"""Finding tax transactions without their ids: through PaymentIntents and refunds (read-only).
+
+Stripe cannot list tax transactions. A PaymentIntent's tax association "exposes the Tax Transactions
+that Stripe attempted to create on your behalf based on the PaymentIntent input": each attempt has a
+``source`` (the payment, or a refund of it), a ``status`` and ``committed.transaction``. So:
+
+1. list the PaymentIntents created in the range (``GET /v1/payment_intents``, ``created`` filter,
+   100 a page), and the refunds created in it (``GET /v1/refunds``): a refund months after its sale
+   brings in its reversal through its PaymentIntent;
+2. resolve each PaymentIntent with ``GET /v1/tax/associations/find`` (404: it has no association);
+3. the committed attempts name the tax transactions.
+
+Cost: one list page per 100 PaymentIntents or refunds, plus one association per PaymentIntent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from finlab.client import AsyncClient
+from finlab.errors import NotFoundError
+from finlab.pagination import aiter_pages, gather_limited
+
+Json = dict[str, Any]
+PAYMENT_INTENTS = "/v1/payment_intents"
+REFUNDS = "/v1/refunds"
+
+
+def _created(window: Mapping[str, int] | None) -> dict[str, Any]:
+    return {"created": dict(window)} if window else {}
+
+
+async def payment_intents(client: AsyncClient, window: Mapping[str, int] | None) -> list[Json]:
+    """PaymentIntents created in ``window`` (``{"gte", "lt"}`` epoch seconds; None: all), newest first."""
+    return [pi async for page in aiter_pages(client, PAYMENT_INTENTS, _created(window)) for pi in page]
+
+
+async def refunds(client: AsyncClient, window: Mapping[str, int] | None) -> list[Json]:
+    """Refunds created in ``window``, newest first."""
+    return [refund async for page in aiter_pages(client, REFUNDS, _created(window)) for refund in page]
+
+
+def refunded(found: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The PaymentIntents these refunds refund (a refund of a bare charge has none)."""
+    named = (refund.get("payment_intent") for refund in found)
+    return list(dict.fromkeys(pi for pi in named if isinstance(pi, str)))
+
+
+async def committed(client: AsyncClient, payment_intents: Sequence[str]) -> dict[str, list[str]]:
+    """Each PaymentIntent -> the tax transactions its association committed ([] without one)."""
+
+    async def resolve(payment_intent: str) -> list[str]:
+        try:
+            association = await client.get(
+                "/v1/tax/associations/find", {"payment_intent": payment_intent}, expect="tax.association"
+            )
+        except NotFoundError:
+            return []
+        return committed_ids(association)
+
+    found = await gather_limited(resolve(pi) for pi in payment_intents)
+    return dict(zip(payment_intents, found, strict=True))
+
+
+def committed_ids(association: Mapping[str, Any]) -> list[str]:
+    """The tax transactions a tax association's attempts committed, in their order."""
+    ids = []
+    for attempt in association.get("tax_transaction_attempts") or []:
+        transaction = (attempt.get("committed") or {}).get("transaction")
+        if attempt.get("status") == "committed" and isinstance(transaction, str):
+            ids.append(transaction)
+    return ids
+
+
+async def tax_ids(client: AsyncClient, window: Mapping[str, int] | None) -> list[str]:
+    """Tax transactions of the PaymentIntents, and of the refunds, created in ``window``."""
+    intents = [pi["id"] for pi in await payment_intents(client, window)]
+    named = refunded(await refunds(client, window))
+    resolved = await committed(client, list(dict.fromkeys([*intents, *named])))
+    return list(dict.fromkeys(tax_id for ids in resolved.values() for tax_id in ids))
