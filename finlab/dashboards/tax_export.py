@@ -13,12 +13,13 @@ transactions).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 import polars as pl
 
 from finlab.analysis import between
 from finlab.analysis.reconciliation import RECONCILIATION_SCHEMA, report_between, tax_reconciliation
+from finlab.arguments import Instant
 from finlab.connection import Connection
 from finlab.dashboards.base import Table
 from finlab.dashboards.html import Kpi
@@ -57,8 +58,8 @@ class NoReport:
 def fetch_report(
     stripe: Connection,
     kind: str = ITEMIZED,
-    start: date | datetime | None = None,
-    end: date | datetime | None = None,
+    start: Instant = None,
+    end: Instant = None,
 ) -> pl.DataFrame | NoReport:
     """The ``kind`` report's frame (``stripe.tax_report``) over ``start``..``end``, or why there is none.
 
