@@ -5,21 +5,32 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
+import httpx
 import polars as pl
 import pytest
 
 import finlab
+from finlab import resources
 from finlab.analysis.reconciliation import RECONCILIATION_SCHEMA
+from finlab.client import RetryPolicy
+from finlab.connection import Connection
 from finlab.dashboards import NoReport, TaxLiabilityDashboard, fetch_report
 from finlab.dashboards.html import kpi_html
 from finlab.demo import default_dataset
+from finlab.demo.server import DemoStripe
 from finlab.demo.tax_exports import ITEMIZED, planted
 from finlab.demo.tax_exports import export_csv as demo_export
 from finlab.errors import PermissionError as StripePermissionError
 from finlab.tax_reports import parse_report
 
+try:
+    import storekit
+except ImportError:  # pragma: no cover - imported as a package
+    from tests import storekit  # type: ignore[no-redef]
+
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 PLANTED = planted()[0]["id"]
+LIVE_KEY = "rk_live_51TaxViewNoReportingPermission00000000000000000000"
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +131,34 @@ def test_fetch_report_turns_a_refusal_into_no_report() -> None:
     assert isinstance(found, NoReport)
     assert "lacks the permission 'Reporting: read'" in found.reason
     assert found.reason.startswith("Stripe's tax export could not be read, so nothing was reconciled")
+
+
+def live(server: DemoStripe) -> Connection:
+    transport = httpx.MockTransport(server.handle)
+    return Connection(LIVE_KEY, transport=transport, retry=RetryPolicy(base_delay=0, max_delay=0))
+
+
+def test_a_key_without_the_reporting_permission_builds_the_dashboard_and_says_why() -> None:
+    every = {r.permission for r in resources.RESOURCES.values()}
+    every |= {"rak_payment_intent_read", "rak_refund_read", "rak_reporting_report_type_read", "rak_file_read"}
+    data = storekit.small_dataset()
+    server = DemoStripe(data, api_keys={LIVE_KEY: frozenset(every)})
+    ids = [txn["id"] for txn in data["tax.transaction"]]
+    board = TaxLiabilityDashboard.from_connection(live(server), ids=ids, now=NOW)
+    assert board.kpis["reconciliation"].lines() == ["no report available"]
+    [note] = [note for note in board.notes if "Stripe's tax export" in note]
+    assert "'Reporting: Report runs and report types'" in note
+    assert LIVE_KEY not in note
+    assert not board.liability.is_empty()  # the rest of the dashboard is there
+    assert {"GET"} == {r.method for r in server.requests}
+
+
+def test_no_succeeded_run_says_so_and_creates_none() -> None:
+    data = storekit.small_dataset()
+    runs = data.objects["reporting.report_run"]
+    runs[:] = [run for run in runs if run["report_type"] != ITEMIZED]
+    server = DemoStripe(data, api_keys={LIVE_KEY: None})
+    found = fetch_report(live(server))
+    assert isinstance(found, NoReport)
+    assert "create=True" in found.reason
+    assert {"GET"} == {r.method for r in server.requests}
