@@ -118,7 +118,7 @@ def _jsonable(value: Any) -> str:
 
 def _status(args: argparse.Namespace) -> int:
     from finlab.store import Store, accounts_in, default_root
-    from finlab.sync import age
+    from finlab.store_view import age
 
     root = args.store or default_root()
     if "://" in root:

@@ -36,12 +36,13 @@ from finlab.settings import (
     key_mode,
     redact,
 )
-from finlab.sources import KnownTaxIds, Source, StoreSource, StripeSource
+from finlab.sources import Source, StoreSource, StripeSource
 from finlab.tax_reports import ITEMIZED
 
 if TYPE_CHECKING:
     from finlab.store import AsOf, Store
-    from finlab.sync import StoreView, SyncReport
+    from finlab.store_view import StoreView
+    from finlab.sync import SyncReport
 
 T = TypeVar("T")
 
@@ -145,7 +146,6 @@ class Connection:
         transport: httpx.AsyncBaseTransport | None = None,
         budget: Budget | None = None,
         is_demo: bool = False,
-        known_tax_ids: KnownTaxIds | None = None,
         store: str | os.PathLike[str] | None = None,
     ) -> None:
         self._config = ClientConfig(  # checks the key, base_url and stripe_account, without a client
@@ -161,7 +161,6 @@ class Connection:
         self._session = Session(self._config)
         self._finalizer = weakref.finalize(self, self._session.close)  # if close() is never called
         self._stripe = StripeSource(self._session)
-        self._known_tax_ids = known_tax_ids
         self._local = None if store is None else self._store_view(os.fspath(store))
 
     def __repr__(self) -> str:
@@ -192,7 +191,7 @@ class Connection:
         """Run one fetch job on the connection's client, from sync code (also inside Jupyter)."""
         return self._session.run(job)
 
-    # -- the local store (finlab.store, finlab.sync) ----------------------------------------------
+    # -- the local store (finlab.store_view, finlab.sync) ----------------------------------------------
 
     @property
     def store(self) -> Store | None:
@@ -212,14 +211,13 @@ class Connection:
         return self._local.sync(resources, progress=progress)
 
     def _store_view(self, root: str) -> StoreView:
-        from finlab.sync import StoreView
+        from finlab.store_view import StoreView
 
         return StoreView(
             root,
             self._run,
             stripe_account=self._config.stripe_account,
             livemode=self.livemode,
-            known_tax_ids=self._known_tax_ids,
         )
 
     def _source(self, resource: str, as_of: AsOf, filtered: bool = False) -> Source:

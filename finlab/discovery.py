@@ -47,20 +47,41 @@ def refunded(found: Iterable[Mapping[str, Any]]) -> list[str]:
     return list(dict.fromkeys(pi for pi in named if isinstance(pi, str)))
 
 
-async def committed(client: AsyncClient, payment_intents: Sequence[str]) -> dict[str, list[str]]:
-    """Each PaymentIntent -> the tax transactions its association committed ([] without one)."""
+async def associations(client: AsyncClient, payment_intents: Sequence[str]) -> dict[str, Json | None]:
+    """Each PaymentIntent -> its tax association (None: it has none, Stripe answers 404)."""
 
-    async def resolve(payment_intent: str) -> list[str]:
+    async def find(payment_intent: str) -> Json | None:
         try:
-            association = await client.get(
+            return await client.get(
                 "/v1/tax/associations/find", {"payment_intent": payment_intent}, expect="tax.association"
             )
         except NotFoundError:
-            return []
-        return committed_ids(association)
+            return None
 
-    found = await gather_limited(resolve(pi) for pi in payment_intents)
+    found = await gather_limited(find(pi) for pi in payment_intents)
     return dict(zip(payment_intents, found, strict=True))
+
+
+async def committed(client: AsyncClient, payment_intents: Sequence[str]) -> dict[str, list[str]]:
+    """Each PaymentIntent -> the tax transactions its association committed ([] without one)."""
+    found = await associations(client, payment_intents)
+    return {pi: committed_ids(association or {}) for pi, association in found.items()}
+
+
+def settled(payment_intent: Mapping[str, Any], association: Mapping[str, Any] | None) -> bool:
+    """Whether a PaymentIntent's tax can no longer change except through a refund.
+
+    Canceled: no tax. Succeeded: settled once Stripe attempted its tax transaction (an attempt with
+    the payment as its ``source``), or at once without a tax association. Any other status (still
+    waiting for a payment method, processing, ...) can still succeed and commit one later.
+    """
+    status = payment_intent.get("status")
+    if status == "canceled":
+        return True
+    if status != "succeeded":
+        return False
+    attempts = (association or {}).get("tax_transaction_attempts") or []
+    return association is None or any(a.get("source") == payment_intent.get("id") for a in attempts)
 
 
 def committed_ids(association: Mapping[str, Any]) -> list[str]:

@@ -1,4 +1,4 @@
-"""Cursor pagination over Stripe lists (sync + async), and time windows that keep the rate budget busy.
+"""Cursor pagination over Stripe lists (sync + async): pages, the checks that stop a broken server.
 
 Cursors: Stripe lists are ``{"object": "list", "data": [...], "has_more": bool}``, newest first. finlab
 always asks for ``limit=100`` and follows ``starting_after`` with the last id of each page. A server that
@@ -6,20 +6,12 @@ repeats a cursor or an object, or says ``has_more`` with an empty page, raises `
 of looping; so does an object newer (by ``created``) than the one before it, on the lists whose reference
 documents that order (`CREATED_ORDER`: of those finlab reads, only climate orders). The others assert no
 order: FC transactions have no ``created`` (the demo server sorts them by ``transacted_at``, and the
-window walks below do not rely on it), and the rest only say they list objects. With ``max_objects``, a
-list longer than that raises too. What a walk remembers for this is bounded: on an ordered list the ids
-of the current ``created`` second (a repeat can only hide among those while the order holds), else the
-last `RECENT_IDS` ids.
+window walks of :mod:`finlab.engine` do not rely on it), and the rest only say they list objects. With
+``max_objects``, a list longer than that raises too. What a walk remembers for this is bounded: on an
+ordered list the ids of the current ``created`` second (a repeat can only hide among those while the
+order holds), else the last `RECENT_IDS` ids.
 
-Windows: one cursor walk has one request in flight, so at 0.3 s a page it reads ~330 objects/s, far below
-Stripe's 25 requests/s per endpoint. A list that filters on its sort key (FC transactions on
-``transacted_at``) is therefore cut into half-open windows ``[gte, lt)`` walked concurrently
-(`walk_windows`). When a walk could start and no window waits, a walk in progress hands off part of what
-it has not fetched: after a page whose last object has key ``k``, what is left is ``[gte, k]``, and
-second ``k`` may hold more objects after the cursor (ties). The walk keeps ``[m, k]`` and continues with
-its cursor, only raising ``gte`` to ``m``; new windows take ``[gte, m)``. No object is fetched twice or
-skipped, whatever the ties, and a split costs no extra request. So the budget stays busy even when
-activity is skewed (most transactions in the last month).
+Time windows walked concurrently, and listings that resume, are :mod:`finlab.engine`.
 
 Examples
 --------
@@ -30,8 +22,6 @@ Examples
 [{'id': 'climorder_2'}]
 >>> cursor.params()
 {'limit': 100, 'starting_after': 'climorder_2'}
->>> Window(gte=1_700_000_000, lt=None, floor=1_700_000_000).bounds()
-{'gte': 1700000000}
 """
 
 from __future__ import annotations
@@ -39,10 +29,8 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import (
-    AsyncGenerator,
     AsyncIterator,
     Awaitable,
-    Callable,
     Iterable,
     Iterator,
     Mapping,
@@ -63,8 +51,6 @@ RECENT_IDS = 10_000
 CREATED_ORDER = frozenset({"/v1/climate/orders"})
 #: Single-object requests (retrieves, association look-ups) a fetch keeps in flight at once.
 MAX_IN_FLIGHT = 32
-#: Window walks at once: twice the ~8 requests in flight that 25 requests/s at 0.3 s a page need.
-WINDOW_CONCURRENCY = 16
 
 T = TypeVar("T")
 Json = dict[str, Any]
@@ -269,153 +255,7 @@ async def aiter_objects(client: AsyncClient, path: str, params: Params | None = 
             yield obj
 
 
-# -- time windows ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Window:
-    """A half-open range ``[gte, lt)`` of a list's sort key; None leaves that side open.
-
-    ``floor`` is where an open-below window is taken to start when its remainder is split.
-    """
-
-    gte: int | None
-    lt: int | None
-    floor: int
-
-    def bounds(self) -> dict[str, int]:
-        """The range filter, e.g. ``{"gte": 0, "lt": 50}`` for ``transacted_at[gte]=0&...``."""
-        return {name: value for name, value in (("gte", self.gte), ("lt", self.lt)) if value is not None}
-
-
-#: ``fetch(list_index, params)``: GET one page of list ``list_index`` with these query parameters.
-Fetch = Callable[[int, dict[str, Any]], Awaitable[Page[T]]]
-
-
-async def walk_windows(
-    fetch: Fetch[T],
-    path: str,
-    key: str,
-    lists: Sequence[tuple[Mapping[str, Any], Sequence[Window]]],
-    *,
-    concurrency: int = WINDOW_CONCURRENCY,
-    limit: int = PAGE_LIMIT,
-) -> AsyncGenerator[tuple[int, Window, Page[T]], None]:
-    """Every page of every list, its windows walked concurrently: ``(list index, window, page)``.
-
-    Parameters
-    ----------
-    fetch
-        Gets one page (through the client, and so through its rate budget).
-    path
-        The list's path, for error messages.
-    key
-        The sort key the windows filter on, e.g. ``"transacted_at"``.
-    lists
-        Each list's fixed parameters (e.g. ``{"account": "fca_..."}``) and its planned windows.
-    concurrency
-        Walks in flight at most; while fewer run and no window waits, walks split what they have left.
-    limit
-        Objects per page.
-
-    Pages come as they arrive: those of one window in list order, windows and lists interleaved. The
-    window a page came from is the one it was planned or split as (its ``gte`` rises as it is split;
-    ``lt`` stays, and no two windows of a list share it: newest ``lt`` first is list order). The first
-    error stops every walk and is raised.
-    """
-    walks: _Walks[T] = _Walks(fetch, path, key, concurrency, limit)
-    for index, (params, windows) in enumerate(lists):
-        walks.waiting.extend((index, params, window) for window in windows)
-    walks.start()
-    try:
-        while (item := await walks.out.get()) is not None:
-            if isinstance(item, Exception):
-                raise item
-            yield item
-    finally:
-        for task in walks.tasks:
-            task.cancel()
-        await asyncio.gather(*walks.tasks, return_exceptions=True)
-
-
-class _Walks(Generic[T]):
-    """The walks of `walk_windows`: windows waiting, walks running, and the pages they put out."""
-
-    def __init__(self, fetch: Fetch[T], path: str, key: str, concurrency: int, limit: int) -> None:
-        self.fetch, self.path, self.key = fetch, path, key
-        self.concurrency, self.limit = max(1, concurrency), limit
-        self.waiting: collections.deque[tuple[int, Mapping[str, Any], Window]] = collections.deque()
-        self.running = 0
-        self.tasks: set[asyncio.Task[None]] = set()
-        #: Pages, then None when every walk is done; an exception stops everything.
-        self.out: asyncio.Queue[tuple[int, Window, Page[T]] | Exception | None] = asyncio.Queue()
-
-    def start(self) -> None:
-        """Start waiting windows while there is room; say when nothing is left."""
-        while self.waiting and self.running < self.concurrency:
-            self.running += 1
-            task = asyncio.create_task(self._walk(*self.waiting.popleft()))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
-        if not self.running:
-            self.out.put_nowait(None)
-
-    async def _walk(self, index: int, params: Mapping[str, Any], window: Window) -> None:
-        cursor = ListCursor(self.path, {**params, self.key: window.bounds()}, limit=self.limit)
-        seen, newest = 0, None
-        try:
-            while not cursor.done:
-                page = await self.fetch(index, cursor.params())
-                cursor.follow(page)
-                self.out.put_nowait((index, window, page))
-                seen += page.count
-                newest = page.newest if newest is None else newest
-                if not cursor.done and newest is not None and page.oldest is not None:
-                    self._share(index, params, window, cursor, seen, newest, page.oldest)
-        except Exception as exc:  # handed to the consumer, which stops every walk
-            self.out.put_nowait(exc)
-            return
-        self.running -= 1
-        self.start()
-
-    def _share(
-        self,
-        index: int,
-        params: Mapping[str, Any],
-        window: Window,
-        cursor: ListCursor,
-        seen: int,
-        newest: int,
-        oldest: int,
-    ) -> None:
-        """Hand part of this walk's remainder ``[low, oldest]`` to new windows if walks are missing.
-
-        The walk keeps the newest part (with second ``oldest`` and its cursor); the new windows get
-        equal parts of the rest, as many as walks are missing and as the remainder is expected to fill
-        two pages each, were it as dense as the ``seen`` objects from ``newest`` down to ``oldest``.
-        A server whose objects are out of order or out of the window gets no split.
-        """
-        idle = self.concurrency - self.running
-        low = window.floor if window.gte is None else window.gte
-        if (
-            idle <= 0
-            or self.waiting
-            or not low < oldest <= newest
-            or (window.lt is not None and oldest >= window.lt)
-        ):
-            return
-        span = oldest + 1 - low
-        expected = seen * span // (newest - oldest + 1)
-        pieces = min(idle + 1, expected // (2 * self.limit), span)
-        if pieces < 2:
-            return
-        cuts = sorted({low + span * k // pieces for k in range(1, pieces)})
-        lows = [window.gte, *cuts[:-1]]
-        new = [Window(gte, lt, window.floor) for gte, lt in zip(lows, cuts, strict=True)]
-        window.gte = cuts[-1]
-        cursor.base_params[self.key] = window.bounds()
-        self.waiting.extend((index, params, part) for part in reversed(new))
-        self.start()
+# -- concurrent single requests -------------------------------------------------------------------
 
 
 async def gather_limited(jobs: Iterable[Awaitable[T]], gate: asyncio.Semaphore | None = None) -> list[T]:

@@ -8,7 +8,7 @@ line items) by id or posted in a time window, and the tax settings.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -22,13 +22,11 @@ from finlab.resources import Resource
 if TYPE_CHECKING:
     from finlab.session import Session
     from finlab.store import AsOf
-    from finlab.sync import StoreView
+    from finlab.store_view import StoreView
 
 ACCOUNT = "financial_connections.account"
 TRANSACTION = "financial_connections.transaction"
 TAX = "tax.transaction"
-#: Tax transaction ids a sync keeps without being told (the demo account's); None on live accounts.
-KnownTaxIds = Callable[[], Sequence[str]]
 #: How far before a window discovery looks for PaymentIntents and refunds: a payment's tax transaction
 #: posts when the payment succeeds, up to days later (bank debits), so one created before the window
 #: can post inside it. 31 days covers card authorizations (7 days) and bank debits (up to 14).
@@ -153,7 +151,7 @@ class StoreSource:
         self, accounts: Sequence[str] | None, window: Window, max_objects: int | None
     ) -> pl.DataFrame:
         """Stored FC transactions, filtered by account and ``transacted_at``."""
-        from finlab.sync import transaction_filter
+        from finlab.store_view import transaction_filter
 
         return self.view.read(TRANSACTION, self.as_of, transaction_filter(accounts, window))
 

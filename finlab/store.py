@@ -76,6 +76,19 @@ STATE_SCHEMA = pl.Schema(
     }
 )
 
+#: finlab's own table of the PaymentIntents a sync resolved to tax transactions (see `finlab.tax_sync`).
+RESOLVED = "_tax_resolved"
+RESOLVED_SCHEMA = pl.Schema(
+    {
+        "payment_intent": pl.String(),
+        "created": pl.Int64(),
+        "status": pl.String(),
+        "settled": pl.Boolean(),
+        "tax_transactions": pl.List(pl.String()),
+        "resolved_at": pl.Datetime("us", "UTC"),
+    }
+)
+
 AsOf = int | datetime | str | None
 
 
@@ -348,7 +361,7 @@ class Store:
 
     def read_columns(self, resource: str, columns: list[str] | None, as_of: AsOf = None) -> pl.DataFrame:
         """Some columns (None: all, with ``raw``) of a table as stored; an empty frame if there is none."""
-        name = resource if resource == STATE else self._resource(resource).object
+        name = resource if resource in (STATE, RESOLVED) else self._resource(resource).object
         table = self._open(name)
         if table is None:
             if as_of is not None:
@@ -451,6 +464,17 @@ class Store:
             self._init_state()
             yield
 
+    def resolved(self) -> pl.DataFrame:
+        """Each PaymentIntent a sync resolved, as last resolved (`RESOLVED_SCHEMA`)."""
+        frame = self.read_columns(RESOLVED, None)
+        if frame.width == 0:
+            return pl.DataFrame(schema=RESOLVED_SCHEMA)
+        return frame.sort("resolved_at").unique("payment_intent", keep="last", maintain_order=True)
+
+    def add_resolved(self, frame: pl.DataFrame) -> int:
+        """Append resolutions (newer rows win). Call after the tax transactions they name are committed."""
+        return self._commit(RESOLVED, frame, "append", None)
+
     def _init_state(self) -> None:
         if self._open(STATE) is None:
             self.save_state([StateRow("", "", {"format": STORE_FORMAT}, datetime.now(UTC))])
@@ -508,8 +532,7 @@ class Store:
     def append(self, resource: str, frame: pl.DataFrame, cursor: Mapping[str, Any] | None = None) -> int:
         """Append rows whose ids the caller checked are absent, in one commit; return the new version."""
         name = self._resource(resource).object
-        self._prepared(name)
-        return self._commit(name, frame, "append", cursor)
+        return self._commit(name, frame, "append", cursor, table=self._prepared(name))
 
     def replace(self, resource: str, frame: pl.DataFrame) -> int | None:
         """Make the table hold exactly ``frame`` (a full refresh) in one commit; None if already equal."""
@@ -550,12 +573,15 @@ class Store:
         cursor: Mapping[str, Any] | None,
         *,
         schema: bool = False,
+        table: DeltaTable | None = None,
     ) -> int:
+        """Write one commit; ``table``, if given, is the table just loaded (written through, it moves
+        to the new version: no second load of its log)."""
         uri = self._uri(name)
-        exists = self._is_table(uri)
+        exists = table is not None or self._is_table(uri)
         try:
             write_deltalake(
-                uri,
+                uri if table is None else table,
                 frame,
                 mode=mode,
                 schema_mode="overwrite" if schema else None,
@@ -564,7 +590,7 @@ class Store:
                 storage_options=self.storage_options,
                 commit_properties=_properties(cursor),
             )
-            return int(DeltaTable(uri, storage_options=self.storage_options).version())
+            return int((table or DeltaTable(uri, storage_options=self.storage_options)).version())
         except (DeltaError, OSError) as exc:
             raise self._unwritten(name, exc) from None
 

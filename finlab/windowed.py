@@ -2,16 +2,16 @@
 
 Each account starts as one window over its ``transacted_at`` range, from the caller's start (else the
 account's ``created``) to the caller's end; all accounts are walked together by
-:func:`finlab.pagination.walk_windows`, which splits a window's unfetched remainder whenever walks are
-missing. The first page of a list shows where its transactions are; a plan made before it would cut
-an account whose activity is skewed (most of it last month) into windows that are mostly empty, each
-costing a request. Without a caller's bound the window stays open on that side (no
-``transacted_at[gte]`` / ``[lt]``): a bank account's history can start before it was linked to Stripe,
-and transactions can be dated after this machine's clock; neither may be lost. ``created`` then only
-anchors splits. Pages are read by :class:`finlab.wire.PageReader` and typed in batches per window; the
-windows, put newest first, give each account's transactions in list order without a sort, which would
-hold the frame twice (for a million transactions the peak was 3.6 times the frame with the sort,
-2.1 times without: ``benchmarks/parse.py``, path ``finlab-sync``).
+:func:`finlab.engine.walk_windows` (the walk the store's sync resumes too), which splits a window's
+unfetched remainder whenever walks are missing. The first page of a list shows where its transactions
+are; a plan made before it would cut an account whose activity is skewed (most of it last month) into
+windows that are mostly empty, each costing a request. Without a caller's bound the window stays open on
+that side (no ``transacted_at[gte]`` / ``[lt]``): a bank account's history can start before it was
+linked to Stripe, and transactions can be dated after this machine's clock; neither may be lost.
+``created`` then only anchors splits. Pages are read by :class:`finlab.wire.PageReader` and typed in
+batches per window; the windows, put newest first, give each account's transactions in list order
+without a sort, which would hold the frame twice (for a million transactions the peak was 3.6 times the
+frame with the sort, 2.1 times without: ``benchmarks/parse.py``, path ``finlab-sync``).
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ import polars as pl
 
 from finlab import frames, resources, wire
 from finlab.client import AsyncClient
+from finlab.engine import WINDOW_CONCURRENCY, Window, walk_windows
 from finlab.errors import PaginationError
-from finlab.pagination import WINDOW_CONCURRENCY, Page, Window, walk_windows
+from finlab.pagination import Page
 
 TRANSACTION = "financial_connections.transaction"
 ACCOUNT = "financial_connections.account"
@@ -66,11 +67,7 @@ async def transactions(
     """
     res = resources.get(TRANSACTION)
     path = res.list_path or ""
-    floors = dict(created or {})
-    if start is None:
-        unknown = [fca for fca in accounts if fca not in floors]
-        found = await asyncio.gather(*(_created(client, fca) for fca in unknown))
-        floors.update(zip(unknown, found, strict=True))
+    floors = await _floors(client, accounts, created) if start is None else {}
     lists = [
         ({"account": fca}, [Window(start, end, floors[fca] if start is None else start)]) for fca in accounts
     ]
@@ -81,25 +78,45 @@ async def transactions(
     async def fetch(index: int, params: dict[str, Any]) -> Page[pl.DataFrame]:
         return await client.get_as(path, params, readers[index].decoder)
 
-    async with contextlib.aclosing(walk_windows(fetch, path, KEY, lists, concurrency=concurrency)) as pages:
+    async with contextlib.aclosing(walk_windows(fetch, path, KEY, lists, concurrency=concurrency)) as steps:
         fetched = 0
-        async for index, window, page in pages:
-            fetched += page.count
-            if max_objects is not None and fetched > max_objects:
-                msg = (
-                    f"GET {path} returned more than max_objects={max_objects:,} transactions; stopping. "
-                    "Pass a larger max_objects (or None), or a shorter start..end range."
-                )
-                raise PaginationError(msg)
-            if id(window) not in walking:
-                walking[id(window)] = wire.Batches(res, BATCH_ROWS)
-            walking[id(window)].add(page.items)
+        async for step in steps:
+            index, window, page = step.index, step.window, step.page
+            fetched = _counted(path, fetched + page.count, max_objects)
+            walking.setdefault(id(window), wire.Batches(res, BATCH_ROWS)).add(page.items)
             if not page.has_more:
                 top = math.inf if window.lt is None else window.lt
                 walked[index].append((top, walking.pop(id(window)).take()))
-    # Windows split time, and a window's pages come in list order: newest window first is list order.
+    return _in_list_order(res, walked)
+
+
+def _in_list_order(res: resources.Resource, walked: list[list[tuple[float, pl.DataFrame]]]) -> pl.DataFrame:
+    """Each account's windows, newest ``lt`` first: windows split time, and a window's pages come in
+    list order, so that is list order."""
     parts = [rows for windows in walked for _, rows in sorted(windows, key=lambda w: w[0], reverse=True)]
     return pl.concat(parts) if parts else frames.empty(res)
+
+
+def _counted(path: str, fetched: int, max_objects: int | None) -> int:
+    """``fetched``, unless it is more than ``max_objects``: then `PaginationError`."""
+    if max_objects is not None and fetched > max_objects:
+        msg = (
+            f"GET {path} returned more than max_objects={max_objects:,} transactions; stopping. "
+            "Pass a larger max_objects (or None), or a shorter start..end range."
+        )
+        raise PaginationError(msg)
+    return fetched
+
+
+async def _floors(
+    client: AsyncClient, accounts: Sequence[str], created: Mapping[str, int] | None
+) -> dict[str, int]:
+    """Each account's ``created``: from ``created`` where known, else retrieved."""
+    floors = dict(created or {})
+    unknown = [fca for fca in accounts if fca not in floors]
+    found = await asyncio.gather(*(_created(client, fca) for fca in unknown))
+    floors.update(zip(unknown, found, strict=True))
+    return floors
 
 
 async def _created(client: AsyncClient, account: str) -> int:

@@ -25,6 +25,7 @@ Examples
 from __future__ import annotations
 
 import functools
+import json
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -97,12 +98,15 @@ class PageReader:
     key
         The top-level sort key a window walk needs (each page's ``newest`` and ``oldest``), e.g.
         ``"transacted_at"``.
+    raw
+        Also keep each object's JSON as `finlab.frames.raw_json` writes it, in a ``raw`` column (what
+        the store keeps; `stored` types such pages). It costs a ``json.loads`` of each page.
 
     ``decoder`` is what the client's ``get_as`` takes. The first page goes the checked way.
     """
 
-    def __init__(self, res: Resource, path: str, key: str | None = None) -> None:
-        self.res, self.path, self.key = res, path, key
+    def __init__(self, res: Resource, path: str, key: str | None = None, *, raw: bool = False) -> None:
+        self.res, self.path, self.key, self.raw = res, path, key, raw
         shape = _shape(res)
         self.schema = pl.Schema(
             {"object": pl.String(), "data": pl.List(_struct(shape)), "has_more": pl.Boolean()}
@@ -126,7 +130,10 @@ class PageReader:
         data = frame.get_column("data")[0]
         if data is None:
             return None
-        return self._page(data.struct.unnest(), frame.item(0, "has_more") is True)
+        objects = data.struct.unnest()
+        if self.raw:
+            objects = _with_raw(objects, json.loads(body)["data"])
+        return self._page(objects, frame.item(0, "has_more") is True)
 
     def _checked(self, body: bytes) -> Page[pl.DataFrame] | None:
         parsed = _LIST.parse(body)
@@ -135,9 +142,10 @@ class PageReader:
         rows = dict_page(parsed, self.path).items
         frames.report_unknown_fields(self.res, rows)
         self.checked = True
-        return self._page(
-            frames.raw_frame(self.res, rows).select(self._layout), parsed.get("has_more") is True
-        )
+        objects = frames.raw_frame(self.res, rows).select(self._layout)
+        if self.raw:
+            objects = _with_raw(objects, rows)
+        return self._page(objects, parsed.get("has_more") is True)
 
     def _page(self, objects: pl.DataFrame, has_more: bool) -> Page[pl.DataFrame]:
         if not objects.height:
@@ -153,6 +161,19 @@ class PageReader:
             None if keys is None else keys[-1],
             ids,
         )
+
+
+def _with_raw(objects: pl.DataFrame, rows: list[Any]) -> pl.DataFrame:
+    texts = [frames.raw_json(row) for row in rows]
+    return objects.with_columns(pl.Series(frames.RAW_COLUMN, texts, dtype=pl.String()))
+
+
+def stored(res: Resource, pages: list[pl.DataFrame]) -> pl.DataFrame:
+    """Pages read with ``raw=True`` as the frame the store keeps: the typed columns, then ``raw``."""
+    if not pages:
+        return frames.empty(res).with_columns(pl.lit(None, pl.String()).alias(frames.RAW_COLUMN))
+    raw = pl.concat([page.select(frames.RAW_COLUMN) for page in pages])
+    return _typed(res, [page.drop(frames.RAW_COLUMN) for page in pages]).hstack(raw)
 
 
 class Batches:

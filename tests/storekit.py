@@ -27,6 +27,8 @@ from finlab.demo.server import DEMO_API_KEY, DemoStripe, RecordedRequest
 from finlab.resources import CURRENCY_KEY, PARENT_KEY
 from finlab.sync import Syncer, SyncReport, units
 
+Json = dict[str, Any]
+
 TRANSACTION = "financial_connections.transaction"
 TAX = "tax.transaction"
 LINE_ITEM = "tax.transaction_line_item"
@@ -51,7 +53,58 @@ def _small(every: int, tax: int) -> bytes:
     dataset.objects[TAX] = kept
     ids = {t["id"] for t in kept}
     dataset.objects[LINE_ITEM] = [li for li in dataset[LINE_ITEM] if dataset.parents.get(li["id"]) in ids]
+    _keep_payments(dataset, ids)
     return marshal.dumps((dataset.objects, dataset.parents))
+
+
+def _committed(association: Json) -> set[str]:
+    return {
+        a["committed"]["transaction"] for a in association["tax_transaction_attempts"] if a.get("committed")
+    }
+
+
+def _keep_payments(dataset: Dataset, ids: set[str]) -> None:
+    """Keep the payments that find the tax transactions ``ids`` (and those without tax), no others."""
+    associations = [a for a in dataset["tax.association"] if _committed(a) & ids or not _committed(a)]
+    for association in associations:
+        association["tax_transaction_attempts"] = [
+            a
+            for a in association["tax_transaction_attempts"]
+            if not a.get("committed") or a["committed"]["transaction"] in ids
+        ]
+    dataset.objects["tax.association"] = associations
+    taxed = {a["payment_intent"] for a in dataset["tax.association"]}
+    every_taxed = {a["payment_intent"] for a in default_dataset()["tax.association"]}
+    dataset.objects["payment_intent"] = [
+        pi for pi in dataset["payment_intent"] if pi["id"] in taxed or pi["id"] not in every_taxed
+    ]
+    sources = {a["source"] for assoc in associations for a in assoc["tax_transaction_attempts"]}
+    dataset.objects["refund"] = [r for r in dataset["refund"] if r["id"] in sources]
+
+
+def add_sales(dataset: Dataset, count: int, created: int) -> list[Json]:
+    """Add ``count`` tax transactions of the full demo account the small one lacks, each with its line
+    items, and the PaymentIntent and tax association that find it, as new payments ``created`` then."""
+    full = default_dataset()
+    have = {t["id"] for t in dataset[TAX]}
+    by_id = {t["id"]: t for t in full[TAX]}
+    intents = {pi["id"]: pi for pi in full["payment_intent"]}
+    added: list[Json] = []
+    for association in full["tax.association"]:
+        found = _committed(association)
+        if len(found) != 1 or found <= have or len(added) == count:
+            continue
+        (tax_id,) = found
+        added.append(by_id[tax_id])
+        dataset[TAX].append(by_id[tax_id])
+        dataset.objects[LINE_ITEM] += [li for li in full[LINE_ITEM] if full.parents[li["id"]] == tax_id]
+        dataset.parents.update({k: v for k, v in full.parents.items() if v == tax_id})
+        dataset.objects["tax.association"].append(association)
+        dataset.objects["payment_intent"].append(
+            {**intents[association["payment_intent"]], "created": created}
+        )
+    dataset.touch()
+    return added
 
 
 def tax_ids(dataset: Dataset) -> list[str]:
@@ -77,7 +130,6 @@ class Demo:
         return Connection(
             DEMO_API_KEY,
             transport=httpx.MockTransport(self.server.handle),
-            known_tax_ids=lambda: tax_ids(self.dataset),
             store=self.root,
             **options,
         )
@@ -89,7 +141,7 @@ class Demo:
         assert opened is not None
 
         async def job(client: AsyncClient) -> SyncReport:
-            syncer = Syncer(client, opened, known_tax_ids=lambda: tax_ids(self.dataset), **options)
+            syncer = Syncer(client, opened, **options)
             return await syncer.run(units(None))
 
         with opened.writing():
@@ -156,7 +208,6 @@ def child(argv: Sequence[str]) -> None:
         DEMO_API_KEY,
         base_url=url,
         store=root,
-        known_tax_ids=lambda: tax_ids(dataset),
         retry=retry,
         limits=ReadLimits(timeout=1.0) if retries else None,
     )

@@ -59,7 +59,6 @@ class Account:
             key,
             transport=httpx.MockTransport(self.server.handle),
             retry=NO_WAIT,
-            known_tax_ids=lambda: storekit.tax_ids(self.dataset),
             **options,
         )
 

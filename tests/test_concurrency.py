@@ -24,7 +24,8 @@ from finlab.budget import Budget
 from finlab.connection import Connection
 from finlab.demo import DEMO_API_KEY, DemoStripe, default_dataset
 from finlab.demo.dataset import Dataset
-from finlab.pagination import MAX_IN_FLIGHT, WINDOW_CONCURRENCY
+from finlab.engine import WINDOW_CONCURRENCY
+from finlab.pagination import MAX_IN_FLIGHT
 
 LIVE_KEY = "rk_live_" + "a1B2c3D4e5F6g7H8i9J0" * 2
 TEST_KEY = "rk_test_" + "a1B2c3D4e5F6g7H8i9J0" * 2

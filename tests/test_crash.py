@@ -30,6 +30,7 @@ from tqdm import tqdm
 from finlab.demo import DemoStripe, serve
 from finlab.demo.dataset import Dataset, write
 from finlab.demo.faults import Faults
+from finlab.engine import Cursor
 from finlab.pagination import PAGE_LIMIT
 from finlab.store import STORED, Store
 
@@ -145,24 +146,30 @@ def check_after_kill(root: Path, truth: Truth, since: int | None) -> None:
 
 def listings(store: Store, truth: Truth, since: int | None) -> dict[str, list[str]]:
     """The ids of each listing (one window of one FC account) committed to after ``since``, in the
-    server's order: newest first, as Stripe pages them."""
+    server's order: newest first, as Stripe pages them. A window's bounds are those of the newest
+    cursor that names it: splits only raise a window's ``gte`` above what it had fetched."""
     objects = truth.dataset[storekit.TRANSACTION]
-    found = {}
-    for _, cursor in store.cursors(storekit.TRANSACTION, since):
-        plan, scope = cursor["plan"], cursor["scope"]
-        low, high = plan["windows"][cursor["window"]]
-        listing = sorted(
-            (
-                (obj["transacted_at"], obj["id"])
-                for obj in objects
-                if obj["account"] == scope
-                and (low is None or obj["transacted_at"] >= low)
-                and (high is None or obj["transacted_at"] < high)
-                and (plan["after"] is None or obj["transaction_refresh"] > plan["after"])
-            ),
-            reverse=True,
-        )
-        found[f"{scope} window {cursor['window']} after {plan['after']}"] = [i for _, i in listing]
+    found: dict[str, list[str]] = {}
+    named: set[tuple[str, int | None, str | None]] = set()
+    for _, record in store.cursors(storekit.TRANSACTION, since):
+        cursor = Cursor.from_json(record)
+        after = cursor.plan.after
+        for span in cursor.spans:
+            if (cursor.scope, span.lt, after) in named:
+                continue  # a newer cursor described this window
+            named.add((cursor.scope, span.lt, after))
+            listing = sorted(
+                (
+                    (obj["transacted_at"], obj["id"])
+                    for obj in objects
+                    if obj["account"] == cursor.scope
+                    and (span.gte is None or obj["transacted_at"] >= span.gte)
+                    and (span.lt is None or obj["transacted_at"] < span.lt)
+                    and (after is None or obj["transaction_refresh"] > after)
+                ),
+                reverse=True,
+            )
+            found[f"{cursor.scope} window [{span.gte}, {span.lt}) after {after}"] = [i for _, i in listing]
     return found
 
 

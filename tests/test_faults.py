@@ -103,7 +103,6 @@ class Served:
         return Connection(
             DEMO_API_KEY,
             retry=self.retry,
-            known_tax_ids=lambda: storekit.tax_ids(dataset),
             store=root,
             **self.options(),  # type: ignore[arg-type]
         )

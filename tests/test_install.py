@@ -19,7 +19,15 @@ REPO = Path(__file__).resolve().parents[1]
 #: What the core must not import: the store, widgets, charts and image export.
 HEAVY = ("deltalake", "altair", "ipywidgets", "anywidget", "vl_convert")
 #: The modules that need an extra: a test imports them afresh.
-OPTIONAL = ("finlab.store", "finlab.sync", "finlab.charts", "finlab.dashboards", "finlab.report")
+OPTIONAL = (
+    "finlab.store",
+    "finlab.sync",
+    "finlab.listings",
+    "finlab.store_view",
+    "finlab.charts",
+    "finlab.dashboards",
+    "finlab.report",
+)
 FIRST_FRAME = f"""
 import sys
 import finlab
@@ -38,6 +46,8 @@ def test_a_first_frame_imports_nothing_heavy() -> None:
     [
         ("finlab.store", "deltalake", "store"),
         ("finlab.sync", "deltalake", "store"),
+        ("finlab.listings", "deltalake", "store"),
+        ("finlab.store_view", "deltalake", "store"),
         ("finlab.charts", "altair", "dashboards"),
         ("finlab.dashboards", "ipywidgets", "dashboards"),
         ("finlab.dashboards", "anywidget", "dashboards"),

@@ -24,14 +24,17 @@ import pytest
 from polars.testing import assert_frame_equal
 from tqdm import tqdm
 
+from finlab import frames
 from finlab.analysis import tax
 from finlab.connection import Connection
 from finlab.demo.dataset import Dataset, default_dataset, write
 from finlab.demo.loopback import serve
 from finlab.demo.server import DEMO_API_KEY, DemoStripe
+from finlab.engine import Cursor, Plan, Span
 from finlab.errors import ConfigurationError
+from finlab.listings import Position, resume
 from finlab.store import STORED, StateRow, Store
-from finlab.sync import Position, new_cursor, resume, time_windows, units
+from finlab.sync import units
 
 try:
     import storekit
@@ -42,6 +45,8 @@ Demo, list_ids, stored, truth = storekit.Demo, storekit.list_ids, storekit.store
 LINE_ITEM, ORDER, TAX, TRANSACTION = storekit.LINE_ITEM, storekit.ORDER, storekit.TAX, storekit.TRANSACTION
 ACCOUNT = "financial_connections.account"
 DEMO_ACCOUNT = "acct_1FinlabDemo000000"
+PATH = "/v1/financial_connections/transactions"
+AUTH = {"Authorization": f"Bearer {DEMO_API_KEY}"}
 #: The demo data ends on 2026-10-31; changes happen after it.
 LATER = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -121,6 +126,8 @@ def test_a_sync_with_nothing_changed_sends_one_request_per_small_list(synced: De
     expected = Counter(
         {
             ("/v1/financial_connections/accounts", None): 1,
+            ("/v1/payment_intents", None): 1,  # created since the newest resolved: nothing new
+            ("/v1/refunds", None): 1,
             ("/v1/tax/registrations", None): 1,
             ("/v1/tax/settings", None): 1,
             ("/v1/climate/orders", None): 1,
@@ -129,20 +136,20 @@ def test_a_sync_with_nothing_changed_sends_one_request_per_small_list(synced: De
         }
     )
     assert expected == endpoints(synced.since(mark))
-    assert 6 == report.requests
+    assert 8 == report.requests
     assert versions == {r: Store(synced.root, DEMO_ACCOUNT, livemode=False).version(r) for r in STORED}
     assert_store_is_the_truth(synced.root, synced.dataset)
 
 
 @pytest.mark.slow
-def test_the_full_demo_account_syncs_and_then_costs_six_requests(tmp_path: Path) -> None:
+def test_the_full_demo_account_syncs_and_then_costs_eight_requests(tmp_path: Path) -> None:
     dataset = default_dataset()
     demo = Demo.start(tmp_path, dataset)
     connection = demo.connection()
     first = connection.sync(progress=False)
     assert 16_000 == first.units[1].fetched
     mark = demo.mark()
-    assert 6 == connection.sync(progress=False).requests == len(demo.since(mark))
+    assert 8 == connection.sync(progress=False).requests == len(demo.since(mark))
     assert len(dataset[TAX]) == stored(tmp_path, TAX).height
 
 
@@ -163,6 +170,8 @@ def test_a_refresh_fetches_only_what_changed(synced: Demo) -> None:
             ("/v1/financial_connections/accounts", None): 1,
             ("/v1/financial_connections/transactions", first): 1,
             ("/v1/financial_connections/transactions", second): 1,
+            ("/v1/payment_intents", None): 1,
+            ("/v1/refunds", None): 1,
             ("/v1/tax/registrations", None): 1,
             ("/v1/tax/settings", None): 1,
             ("/v1/climate/orders", None): 1,
@@ -183,15 +192,9 @@ def test_a_refresh_fetches_only_what_changed(synced: Demo) -> None:
 
 
 def test_new_tax_transactions_alone_are_fetched(demo: Demo) -> None:
-    full = default_dataset()
     connection = demo.connection()
     connection.sync(progress=False)
-    more = [t for t in full[TAX] if t["id"] not in set(storekit.tax_ids(demo.dataset))][:7]
-    demo.dataset[TAX].extend(more)
-    demo.dataset.objects[LINE_ITEM] += [
-        li for li in full[LINE_ITEM] if full.parents[li["id"]] in {t["id"] for t in more}
-    ]
-    demo.dataset.touch()
+    more = storekit.add_sales(demo.dataset, 7, int(datetime.now(UTC).timestamp()))
     mark = demo.mark()
     connection.sync(["tax_transactions"], progress=False)
     retrieved = [
@@ -310,13 +313,7 @@ def test_a_filed_tax_report_is_recreated_exactly(demo: Demo) -> None:
     filed = report()
     filed_at = datetime.now(UTC)
     time.sleep(0.01)
-    full = default_dataset()
-    more = [t for t in full[TAX] if t["id"] not in set(storekit.tax_ids(demo.dataset))][:30]
-    demo.dataset[TAX].extend(more)
-    demo.dataset.objects[LINE_ITEM] += [
-        li for li in full[LINE_ITEM] if full.parents[li["id"]] in {t["id"] for t in more}
-    ]
-    demo.dataset.touch()
+    storekit.add_sales(demo.dataset, 30, int(datetime.now(UTC).timestamp()))
     connection.sync(progress=False)
     assert not filed.equals(report())
     assert_frame_equal(filed, report(as_of=filed_at))
@@ -329,18 +326,50 @@ def test_tax_transactions_by_id_are_stored_once(tmp_path: Path) -> None:
     first = connection.tax_transactions(wanted)
     mark = demo.mark()
     assert_frame_equal(first, connection.tax_transactions(wanted))
-    assert_frame_equal(first, connection.tax_transactions())
     assert [] == demo.since(mark)
     assert 3 == connection.tax_line_items(wanted).select("tax_transaction").n_unique()
     with pytest.raises(ConfigurationError, match="not in the store as of 0"):
         connection.tax_transactions(storekit.tax_ids(demo.dataset)[:4], as_of=0)
 
 
-def test_a_live_store_without_tax_ids_explains(tmp_path: Path) -> None:
+def test_a_store_finds_every_tax_transaction_and_fetches_none_twice(tmp_path: Path) -> None:
+    """Without ids the store's tax transactions are found (a sync of the unit), those stored not again."""
     demo = Demo.start(tmp_path)
     connection = Connection(DEMO_API_KEY, transport=httpx.MockTransport(demo.server.handle), store=tmp_path)
-    with pytest.raises(ConfigurationError, match="no endpoint that lists tax transactions"):
-        connection.tax_transactions()
+    wanted = storekit.tax_ids(demo.dataset)[:3]
+    connection.tax_transactions(wanted)
+    mark = demo.mark()
+    every = connection.tax_transactions()
+    assert sorted(storekit.tax_ids(demo.dataset)) == sorted(every.get_column("id"))
+    retrieved = {
+        r.path.rsplit("/", 1)[1] for r in demo.since(mark) if r.path.startswith("/v1/tax/transactions/")
+    }
+    assert set() == retrieved & set(wanted)
+    assert len(storekit.tax_ids(demo.dataset)) - 3 == len(retrieved)
+
+
+def test_a_new_refund_on_an_old_payment_brings_its_reversal_in(synced: Demo) -> None:
+    data = synced.dataset
+    association = next(a for a in data["tax.association"] if len(a["tax_transaction_attempts"]) == 1)
+    sale_id = association["tax_transaction_attempts"][0]["committed"]["transaction"]
+    sale = next(t for t in data[TAX] if t["id"] == sale_id)
+    now = int(datetime.now(UTC).timestamp())
+    reversal = {**sale, "id": "tax_1NewReversal000000000", "type": "reversal", "posted_at": now}
+    reversal["reversal"] = {"original_transaction": sale_id}
+    refund = {**data["refund"][0], "id": "re_1NewRefund0000000000", "created": now}
+    refund["payment_intent"] = association["payment_intent"]
+    association["tax_transaction_attempts"].append(
+        {"committed": {"transaction": reversal["id"]}, "source": refund["id"], "status": "committed"}
+    )
+    data[TAX].append(reversal)
+    data.objects["refund"].append(refund)
+    data.touch()
+    mark = synced.mark()
+    synced.connection().sync(["tax_transactions"], progress=False)
+    assert reversal["id"] in set(stored(synced.root, TAX).get_column("id"))
+    asked = Counter(r.path for r in synced.since(mark))
+    assert 1 == asked["/v1/tax/associations/find"]  # only the refunded payment is asked again
+    assert 1 == asked[f"/v1/tax/transactions/{reversal['id']}"]
 
 
 def test_as_of_needs_a_store() -> None:
@@ -423,7 +452,6 @@ def test_an_interrupted_sync_resumes_without_fetching_twice(
     failing = Connection(
         DEMO_API_KEY,
         transport=httpx.MockTransport(Interrupting(demo.server, after, error)),
-        known_tax_ids=lambda: storekit.tax_ids(demo.dataset),
         store=tmp_path,
     )
     with pytest.raises(type(error)):
@@ -490,31 +518,52 @@ def commits(root: Path) -> int:
     return sum(1 for _ in root.glob("*/*/*/_delta_log/*.json")) if root.exists() else 0
 
 
+def test_a_store_written_with_per_window_cursors_resumes(demo: Demo) -> None:
+    """Stores synced before `finlab.engine.Cursor` hold one cursor per fixed window; a sync resumes
+    from them: the window in progress after its last id, the one not started from its top."""
+    fca = max(
+        demo.dataset[ACCOUNT], key=lambda a: sum(t["account"] == a["id"] for t in demo.dataset[TRANSACTION])
+    )
+    times = sorted(t["transacted_at"] for t in demo.dataset[TRANSACTION] if t["account"] == fca["id"])
+    middle = times[len(times) // 2]
+    top = {"transacted_at[gte]": str(middle), "account": fca["id"], "limit": "100"}
+    request = httpx.Request("GET", f"https://api.stripe.com{PATH}", params=top, headers=AUTH)
+    page = DemoStripe(demo.dataset).handle(request).json()["data"]
+    plan = {
+        "after": None,
+        "target": fca["transaction_refresh"]["id"],
+        "windows": [[None, middle], [middle, None]],
+        "floor": fca["created"],
+        "top": fca["transaction_refresh"]["last_attempted_at"],
+    }
+    cursor = {"scope": fca["id"], "plan": plan, "window": 1, "last": page[-1]["id"], "done": False}
+    connection = demo.connection()
+    assert connection.store is not None
+    with connection.store.writing():
+        connection.store.merge(TRANSACTION, frames.build_raw(TRANSACTION, page), cursor)
+    assert len(page) < times.count(middle) + sum(t > middle for t in times), "the window was not done"
+    mark = demo.mark()
+    demo.sync()
+    assert [] == refetched(demo, mark, ({t["id"] for t in page}, set()))
+    resumed = [
+        dict(r.params) for r in demo.since(mark) if dict(r.params).get("starting_after") == page[-1]["id"]
+    ]
+    assert [str(middle)] == [params.get("transacted_at[gte]") for params in resumed]
+    assert_store_is_the_truth(demo.root, demo.dataset)
+
+
 # -- the pure parts -------------------------------------------------------------------------------
 
 
-def test_time_windows_cover_all_time() -> None:
-    account = {"created": 1_000, "transaction_refresh": {"last_attempted_at": 5_000}}
-    assert [[None, 2000], [2000, 3000], [3000, 4000], [4000, None]] == time_windows(account, 4)
-    assert [[None, None]] == time_windows(account, 1)
-    assert [[None, None]] == time_windows(
-        {"created": 10, "transaction_refresh": {"last_attempted_at": 11}}, 4
-    )
-
-
-def test_resume_picks_up_the_newest_plan() -> None:
-    full = {"after": None, "target": "r2", "windows": [[None, 5], [5, None]]}
-    incremental = {"after": "r2", "target": "r3", "windows": [[None, None]]}
-    window0 = {**new_cursor("a", full, 0), "last": "t9", "done": True}
-    window1 = {**new_cursor("a", full, 1), "last": "t4"}
-    assert Position(False, None) == resume("a", None, [])
-    assert Position(True, "r1") == resume("a", {"refresh": "r1"}, [])
-    assert Position(False, None, [window1]) == resume("a", None, [window1, window0])
-    assert Position(False, None, [new_cursor("a", full, 1)]) == resume("a", None, [window0])
-    assert Position(True, "r2") == resume("a", None, [{**window1, "done": True}, window0])
-    step = {**new_cursor("a", incremental, 0), "last": "t20"}
-    assert Position(True, "r2", [step]) == resume("a", {"refresh": "r2"}, [step, window0])
-    assert Position(True, "r3") == resume("a", None, [{**step, "done": True}])
+def test_resume_takes_the_newest_committed_cursor() -> None:
+    listing = Cursor("a", Plan(None, "r2"), (Span(None, 5, "t9", True), Span(5, None, "t4")))
+    done = Cursor("a", Plan(None, "r2"), (Span(None, 5, "t9", True), Span(5, None, "t6", True)))
+    step = Cursor("a", Plan("r2", "r3"), (Span(None, None, "t20"),))
+    assert Position(False, None) == resume(None, [])
+    assert Position(True, "r1") == resume({"refresh": "r1"}, [])
+    assert Position(False, None, listing) == resume(None, [listing.to_json()])
+    assert Position(True, "r2") == resume(None, [done.to_json(), listing.to_json()])
+    assert Position(True, "r2", step) == resume({"refresh": "r2"}, [step.to_json(), done.to_json()])
 
 
 def test_units_follow_resource_names() -> None:
@@ -522,3 +571,17 @@ def test_units_follow_resource_names() -> None:
     assert [TAX] == units(["tax_line_items", "tax.transaction"])
     with pytest.raises(ConfigurationError, match="not kept in the store"):
         units(["webhook_endpoints"])
+
+
+def test_a_first_sync_resolves_each_payment_intent_once(tmp_path: Path) -> None:
+    """N PaymentIntents cost N/100 list pages and one association each; a second sync asks none again."""
+    demo = Demo.start(tmp_path)
+    connection = demo.connection()
+    connection.sync(["tax_transactions"], progress=False)
+    asked = Counter(r.path for r in demo.since(0))
+    intents = len(demo.dataset["payment_intent"])
+    assert -(-intents // 100) == asked["/v1/payment_intents"]
+    assert intents == asked["/v1/tax/associations/find"]
+    mark = demo.mark()
+    connection.sync(["tax_transactions"], progress=False)
+    assert {"/v1/payment_intents": 1, "/v1/refunds": 1} == Counter(r.path for r in demo.since(mark))

@@ -27,8 +27,9 @@ from finlab import frames, resources, windowed, wire
 from finlab.client import AsyncClient, RetryPolicy
 from finlab.demo import DEMO_API_KEY, DemoStripe
 from finlab.demo.dataset import ACCOUNT, TRANSACTION, Dataset, fc_balance, fc_transaction
+from finlab.engine import Window, walk_windows
 from finlab.errors import PaginationError, SchemaDriftWarning
-from finlab.pagination import Page, Window, dict_page, walk_windows
+from finlab.pagination import Page, dict_page
 from tests.spec import validating_transport
 
 PATH = "/v1/financial_connections/transactions"
@@ -85,8 +86,8 @@ def walk(
             async def fetch(index: int, params: dict[str, Any]) -> Page[list[dict[str, Any]]]:
                 return dict_page(await client.get(PATH, params, expect="list"), PATH, KEY)
 
-            pages = walk_windows(fetch, PATH, KEY, lists, concurrency=concurrency, limit=limit)
-            return [item async for item in pages]
+            steps = walk_windows(fetch, PATH, KEY, lists, concurrency=concurrency, limit=limit)
+            return [(step.index, step.window, step.page) async for step in steps]
 
     return asyncio.run(run()), recorder
 

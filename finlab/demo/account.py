@@ -1,7 +1,7 @@
 """The bundled demo account, served in-process: what ``finlab.connect()`` gives without a key.
 
-This is the one place outside the demo server that knows it is the demo: it hands the connection the
-demo's tax transaction ids, which a live account finds through its PaymentIntents instead.
+Nothing below it knows it is the demo: the connection reads the in-process server through its transport
+exactly as it reads Stripe (tax transactions too are found through PaymentIntents).
 """
 
 from __future__ import annotations
@@ -26,11 +26,9 @@ def demo_connection(store: str | None = None) -> Connection:
         "finlab: no STRIPE_API_KEY set, so this is the bundled demo account (fictional data). "
         "Set STRIPE_API_KEY to read your own.",
     )
-    tax_ids = [o["id"] for o in dataset.objects.get("tax.transaction", [])]
     return Connection(
         DEMO_API_KEY,
         transport=httpx.MockTransport(server.handle),
         is_demo=True,
-        known_tax_ids=lambda: tax_ids,
         store=store,
     )
