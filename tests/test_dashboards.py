@@ -407,6 +407,7 @@ def test_control_changes_never_fetch(stripe: Connection) -> None:
         "tax_line_items",
         "tax_transactions",
         "tax_registrations",
+        "tax_report",
         "climate_orders",
         "climate_products",
         "climate_suppliers",

@@ -25,11 +25,14 @@ side with more is missing a transaction.
 
 from __future__ import annotations
 
+from datetime import date
+
 import polars as pl
 
 from finlab.analysis import (
     PERIOD_DTYPE,
     PERIODS,
+    UTC_DATETIME,
     check_period,
     check_timezone,
     conform,
@@ -38,6 +41,7 @@ from finlab.analysis import (
     period_end,
     period_start,
     require_columns,
+    to_utc,
 )
 from finlab.analysis.tax import LINES, TAX_LIABILITY_SCHEMA, TAX_LINES_SCHEMA
 from finlab.errors import ConfigurationError
@@ -123,6 +127,27 @@ def tax_reconciliation(
         found = _traced(cells, _transactions(report, lines, date_column, basis, period, timezone))
     found = found.with_columns(period_end(pl.col("period_start"), period), *major_columns(MONEY))
     return conform(found.sort([*KEYS, "cause"]), RECONCILIATION_SCHEMA)
+
+
+def report_between(basis: str, start: date | None, end: date | None, timezone: str = "UTC") -> pl.Expr:
+    """Boolean expression: the report rows dated ``start <= day < end`` (either bound may be None).
+
+    The export's side of a selection made on finlab's lines with :func:`finlab.analysis.between`:
+    ``basis="posted_at"`` reads ``transaction_date`` (days local to ``timezone``), ``"tax_date"`` the
+    report's ``tax_date`` (already a date in the run's timezone).
+    """
+    tax_date = basis == "tax_date"
+    column = pl.col("tax_date" if tax_date else "transaction_date")
+
+    def bound(day: date) -> pl.Expr:
+        return pl.lit(day, pl.Date) if tax_date else pl.lit(to_utc(day, timezone), UTC_DATETIME)
+
+    condition = pl.lit(True)
+    if start is not None:
+        condition &= column >= bound(start)
+    if end is not None:
+        condition &= column < bound(end)
+    return condition
 
 
 def _period_of(liability: pl.DataFrame) -> str:

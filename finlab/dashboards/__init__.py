@@ -28,12 +28,14 @@ with needs("dashboards"):
     from finlab.dashboards.html import Kpi, format_minor, format_money
     from finlab.dashboards.rendering import chart_widget, enable_offline_rendering
     from finlab.dashboards.tax import TaxLiabilityDashboard, tax_liability_view
+    from finlab.dashboards.tax_export import NoReport, fetch_report
 
 __all__ = [
     "CarbonDashboard",
     "CashFlowDashboard",
     "Dashboard",
     "Kpi",
+    "NoReport",
     "Table",
     "TaxLiabilityDashboard",
     "View",
@@ -41,6 +43,7 @@ __all__ = [
     "cash_flow_view",
     "chart_widget",
     "enable_offline_rendering",
+    "fetch_report",
     "format_minor",
     "format_money",
     "tax_liability_view",

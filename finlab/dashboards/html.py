@@ -61,22 +61,25 @@ CELL_STYLE = "padding:2px 8px;border-bottom:1px solid #e4e7eb"
 
 @dataclass(frozen=True)
 class Kpi:
-    """One KPI tile: a label and either money per currency (major units) or a single number.
+    """One KPI tile: a label and either money per currency (major units), a single number, or a word.
 
     ``money`` maps lower-case currency codes to Decimal major units; amounts in two currencies are
     never added up, so a tile shows one line per currency. ``number`` is a count or a quantity shown
-    with ``unit`` (``"t"`` for tonnes).
+    with ``unit`` (``"t"`` for tonnes). ``text`` is a status in words (``"matched"``), shown as is.
     """
 
     label: str
     money: Mapping[str, Decimal] = field(default_factory=dict)
     number: int | Decimal | None = None
     unit: str = ""
+    text: str | None = None
 
     def lines(self) -> list[str]:
         """The tile's values as display text, one line per currency (``["—"]`` when empty)."""
         if self.money:
             return [format_money(amount, code) for code, amount in sorted(self.money.items())]
+        if self.text is not None:
+            return [self.text]
         if self.number is None:
             return [MISSING]
         text = f"{self.number:,}" if isinstance(self.number, int) else f"{self.number:,.3f}"

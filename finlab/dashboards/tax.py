@@ -5,7 +5,10 @@ Stripe books the liability, by default; or ``tax_date``), timezone, From / To da
 date (To is inclusive), currency, jurisdictions (multi-select). Taxable amounts are net of tax
 (see :mod:`finlab.analysis.tax`). With registrations it also flags tax collected where no
 registration was active, and registrations expiring within 60 days of ``now`` (see
-:func:`finlab.analysis.tax.registration_flags`).
+:func:`finlab.analysis.tax.registration_flags`). With Stripe's itemized tax export (``report``;
+`from_connection` reads the newest succeeded run once) a tile says whether the selection is
+"Reconciled with Stripe's export": ``matched`` or ``N differences``, listed in the table below it
+(:mod:`finlab.dashboards.tax_export`); without a readable report the tile says so.
 
 Examples
 --------
@@ -14,6 +17,8 @@ Examples
 >>> dashboard.controls.period.value = "quarter"  # doctest: +SKIP
 >>> dashboard.kpis["net_tax"].money  # doctest: +SKIP
 {'eur': Decimal('...'), 'gbp': ..., 'jpy': ..., 'usd': ...}
+>>> dashboard.kpis["reconciliation"].text  # doctest: +SKIP
+'1 difference'
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import Any
 import ipywidgets as widgets
 import polars as pl
 
-from finlab.analysis import between
+from finlab.analysis.reconciliation import RECONCILIATION_SCHEMA
 from finlab.analysis.tax import (
     BASES,
     FILING_PERIODS,
@@ -56,6 +61,7 @@ from finlab.dashboards.base import (
     timezone_control,
 )
 from finlab.dashboards.html import Kpi
+from finlab.dashboards.tax_export import NoReport, Selection, fetch_report, reconciliation_part
 
 __all__ = ["TaxLiabilityControls", "TaxLiabilityDashboard", "tax_liability_view"]
 
@@ -108,6 +114,7 @@ def tax_liability_view(
     registrations: pl.DataFrame | None = None,
     *,
     now: date | datetime,
+    report: pl.DataFrame | NoReport | None = None,
     period: str = "month",
     basis: str = "posted_at",
     timezone: str = "UTC",
@@ -118,38 +125,33 @@ def tax_liability_view(
 ) -> View:
     """The tax `View` of ``lines`` (from :func:`finlab.analysis.tax.tax_lines`).
 
-    Frames: ``lines`` (the selected lines), ``liability`` (``TAX_LIABILITY_SCHEMA``) and ``flags``
-    (``REGISTRATION_FLAGS_SCHEMA``; empty without registrations). ``start`` and ``end`` (inclusive)
-    apply to ``basis``, the date periods follow.
+    Frames: ``lines`` (the selected lines), ``liability`` (``TAX_LIABILITY_SCHEMA``), ``flags``
+    (``REGISTRATION_FLAGS_SCHEMA``; empty without registrations) and ``reconciliation``
+    (``RECONCILIATION_SCHEMA``: the differences from ``report``, Stripe's itemized export; empty
+    without one). ``start`` and ``end`` (inclusive) apply to ``basis``, the date periods follow.
     """
     first, stop, notes = date_window(start, end)
     check_choice(basis, BASES, "basis")
-    condition = between(basis, first, stop, timezone)
-    if currency is not None:
-        condition &= pl.col("currency") == currency
-    if jurisdictions is not None:
-        condition &= pl.col("jurisdiction").is_in(list(jurisdictions))
-    chosen = lines.filter(condition)
+    chosen_places = None if jurisdictions is None else tuple(jurisdictions)
+    selection = Selection(basis, timezone, first, stop, currency, chosen_places)
+    chosen = lines.filter(selection.of_lines())
     liability = tax_liability(chosen, period=period, timezone=timezone, basis=basis)
     kpis = _liability_kpis(chosen, liability)
-    tables = {
-        "liability": Table(
-            f"Tax per filing period ({BASIS_LABELS[basis].lower()}) and jurisdiction",
-            _display(liability, LIABILITY_COLUMNS),
-        )
-    }
-    flags = pl.DataFrame(schema=REGISTRATION_FLAGS_SCHEMA)
+    title = f"Tax per filing period ({BASIS_LABELS[basis].lower()}) and jurisdiction"
+    tables = {"liability": Table(title, _display(liability, LIABILITY_COLUMNS))}
+    frames = {"lines": chosen, "liability": liability, "flags": REGISTRATION_FLAGS_SCHEMA.to_frame()}
     if registrations is not None:
-        flags = registration_flags(chosen, registrations, now=now)
-        kpis.update(_flag_kpis(flags))
-        tables["flags"] = Table("Needs attention", _display(flags, FLAG_COLUMNS))
-    return View(
-        frames={"lines": chosen, "liability": liability, "flags": flags},
-        kpis=kpis,
-        charts={"liability": tax_bars(liability), "heatmap": tax_heatmap(liability)},
-        tables=tables,
-        notes=notes,
-    )
+        frames["flags"] = registration_flags(chosen, registrations, now=now)
+        kpis.update(_flag_kpis(frames["flags"]))
+        tables["flags"] = Table("Needs attention", _display(frames["flags"], FLAG_COLUMNS))
+    frames["reconciliation"] = RECONCILIATION_SCHEMA.to_frame()
+    if report is not None:
+        part = reconciliation_part(report, lines, liability, selection, period)
+        kpis["reconciliation"], table, frames["reconciliation"], more = part
+        tables.update({"reconciliation": table} if table is not None else {})
+        notes += more
+    charts = {"liability": tax_bars(liability), "heatmap": tax_heatmap(liability)}
+    return View(frames=frames, kpis=kpis, charts=charts, tables=tables, notes=notes)
 
 
 def _liability_kpis(chosen: pl.DataFrame, liability: pl.DataFrame) -> dict[str, Kpi]:
@@ -202,6 +204,10 @@ class TaxLiabilityDashboard(Dashboard[TaxLiabilityControls]):
         Or use `from_connection`, which fetches them (and the registrations) once.
     registrations
         ``tax.registration`` frame; without it there are no registration flags.
+    report
+        Stripe's itemized tax export (``stripe.tax_report()``, a ``tax.transactions.itemized.2``
+        frame) for the "Reconciled with Stripe's export" tile and its differences table, or
+        `NoReport` (the tile says none is available, the reason is a note); None: no tile.
     now
         The instant registrations are checked against for expiry (default: the current time).
     period, basis, timezone, start, end, currency, jurisdictions
@@ -224,6 +230,7 @@ class TaxLiabilityDashboard(Dashboard[TaxLiabilityControls]):
         transactions: pl.DataFrame,
         registrations: pl.DataFrame | None = None,
         *,
+        report: pl.DataFrame | NoReport | None = None,
         now: date | datetime | None = None,
         period: str = "month",
         basis: str = "posted_at",
@@ -235,6 +242,7 @@ class TaxLiabilityDashboard(Dashboard[TaxLiabilityControls]):
     ) -> None:
         self.lines = tax_lines(line_items, transactions)
         self.registrations = registrations
+        self.report = report
         self.now = now if now is not None else datetime.now(UTC)
         codes = sorted(self.lines["jurisdiction"].unique().to_list())
         controls = TaxLiabilityControls(
@@ -259,14 +267,17 @@ class TaxLiabilityDashboard(Dashboard[TaxLiabilityControls]):
         payment_intents: Iterable[str] | None = None,
         **options: Any,
     ) -> TaxLiabilityDashboard:
-        """Fetch tax transactions, their line items and the registrations once, then build the dashboard.
+        """Fetch tax transactions, their line items, the registrations and Stripe's export once.
 
         ``ids`` / ``payment_intents`` choose the tax transactions as in ``stripe.tax_transactions``
-        (Stripe cannot list them: on a live account pass one of the two). ``options``: see the class.
+        (Stripe cannot list them: on a live account pass one of the two). The export is the newest
+        succeeded ``tax.transactions.itemized.2`` run (`fetch_report`: read, never created; when
+        none can be read the tile says so). ``options``: see the class.
         """
         items = stripe.tax_line_items(ids=ids, payment_intents=payment_intents)
         transactions = stripe.tax_transactions(ids=ids, payment_intents=payment_intents)
-        return cls(items, transactions, stripe.tax_registrations(), **options)
+        report = fetch_report(stripe)
+        return cls(items, transactions, stripe.tax_registrations(), report=report, **options)
 
     @property
     def liability(self) -> pl.DataFrame:
@@ -278,12 +289,18 @@ class TaxLiabilityDashboard(Dashboard[TaxLiabilityControls]):
         """Registration flags of the selected lines (``REGISTRATION_FLAGS_SCHEMA``)."""
         return self.frames["flags"]
 
+    @property
+    def reconciliation(self) -> pl.DataFrame:
+        """Differences of the selection from Stripe's export (``RECONCILIATION_SCHEMA``; empty: none)."""
+        return self.frames["reconciliation"]
+
     def _compute(self) -> View:
         controls = self.controls
         return tax_liability_view(
             self.lines,
             self.registrations,
             now=self.now,
+            report=self.report,
             period=controls.period.value,
             basis=controls.basis.value,
             timezone=controls.timezone.value,

@@ -12,6 +12,8 @@ Stripe's definition behind it, is written down in the module that applies it:
   what needs attention (`registration_flags`).
 - :mod:`finlab.analysis.tax.liability`: the sums per filing period, by ``posted_at`` (the default)
   or ``tax_date``: per jurisdiction (`tax_liability`) and per registration (`filing_summary`).
+- :mod:`finlab.analysis.tax.detail`: the filing summary from Stripe's itemized export, with its
+  county and city rows and filing-currency amounts (`filing_summary(..., report=...)`).
 
 Examples
 --------
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 # Names written `X as X` are the modules' supporting constants: importable from here as before the
 # split, but not part of `__all__`.
+from finlab.analysis.tax.detail import FILING_DETAIL_SCHEMA
 from finlab.analysis.tax.liability import (
     BASES,
     FILING_PERIODS,
@@ -70,6 +73,7 @@ from finlab.analysis.tax.registrations import REGISTRATION_COLUMNS as REGISTRATI
 __all__ = [
     "BASES",
     "EXPIRY_WARNING",
+    "FILING_DETAIL_SCHEMA",
     "FILING_PERIODS",
     "FILING_SUMMARY_SCHEMA",
     "FLAG_EXPIRING",

@@ -25,6 +25,7 @@ from finlab.analysis import (
     period_start,
     require_columns,
 )
+from finlab.analysis.tax.detail import filing_detail
 from finlab.analysis.tax.lines import JURISDICTION, LINES, TAX_LINES_SCHEMA
 from finlab.analysis.tax.registrations import assign_registrations
 from finlab.errors import ConfigurationError
@@ -102,6 +103,7 @@ def filing_summary(
     period: str,
     timezone: str = "UTC",
     basis: str = "posted_at",
+    report: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """What to file per registration: taxable, gross, collected, reversed and net per period and currency.
 
@@ -110,7 +112,14 @@ def filing_summary(
     period the rows add up to `tax_liability`. Periods without any line are not listed.
     Returns a frame with `FILING_SUMMARY_SCHEMA`, sorted by registration (not registered last),
     period and currency.
+
+    With ``report`` (Stripe's itemized export, cut to the same dates) it returns Stripe's amounts
+    instead, in more detail: per jurisdiction level and name (state, county, city) and in the filing
+    currency, with `FILING_DETAIL_SCHEMA` (:func:`finlab.analysis.tax.detail.filing_detail`).
     """
+    _check(lines, period, timezone, basis)
+    if report is not None:
+        return filing_detail(lines, registrations, report, period=period, timezone=timezone, basis=basis)
     registered = assign_registrations(lines, registrations).with_columns(
         country=pl.col("registration_country"), state=pl.col("registration_state")
     )
@@ -127,13 +136,17 @@ def filing_summary(
 
 
 def _bucketed(lines: pl.DataFrame, period: str, timezone: str, basis: str) -> pl.DataFrame:
+    _check(lines, period, timezone, basis)
+    return lines.with_columns(period_start(basis, period, timezone))
+
+
+def _check(lines: pl.DataFrame, period: str, timezone: str, basis: str) -> None:
     require_columns(lines, TAX_LINES_SCHEMA.names(), LINES)
     check_period(period, FILING_PERIODS)
     check_timezone(timezone)
     if basis not in BASES:
         msg = f"Unknown period basis {basis!r}. Use 'posted_at' (when the liability posts) or 'tax_date'."
         raise ConfigurationError(msg)
-    return lines.with_columns(period_start(basis, period, timezone))
 
 
 def _tax_sums() -> list[pl.Expr]:
