@@ -70,6 +70,9 @@ class RateGate(Protocol):
     def rate_limited(self, path: str) -> None:
         """Stripe answered 429 for ``path``: slow down."""
 
+    def admitted(self, path: str) -> None:
+        """Stripe answered ``path`` with anything but 429: the request counted against the limit."""
+
 
 @dataclass(frozen=True)
 class Decoder(Generic[T]):
@@ -313,8 +316,8 @@ class RequestPolicy:
         """Decide what one attempt's outcome means: the decoded body, a `Retry`, or a raised error."""
         if not isinstance(outcome, httpx.Response):
             return self.judge_exception(outcome, path, attempt)
-        if outcome.status_code == 429 and budget is not None:
-            budget.rate_limited(path)
+        if budget is not None:
+            (budget.rate_limited if outcome.status_code == 429 else budget.admitted)(path)
         return self.judge_response(outcome, path, attempt, decoder)
 
     def judge_response(

@@ -685,6 +685,7 @@ class FakeBudget:
     def __init__(self) -> None:
         self.acquired: list[str] = []
         self.limited: list[str] = []
+        self.answered: list[str] = []
 
     def acquire(self, path: str) -> float:
         self.acquired.append(path)
@@ -697,13 +698,19 @@ class FakeBudget:
     def rate_limited(self, path: str) -> None:
         self.limited.append(path)
 
+    def admitted(self, path: str) -> None:
+        self.answered.append(path)
 
-def test_budget_is_asked_before_every_attempt_and_told_of_429(kind: str) -> None:
+
+def test_budget_is_asked_before_every_attempt_and_told_of_every_answer(kind: str) -> None:
     budget = FakeBudget()
-    server = Server(error_body(429, code="rate_limit"), error_body(500), error_body(429), LIST_OK)
+    server = Server(
+        error_body(429, code="rate_limit"), error_body(500), httpx.ConnectError("x"), error_body(429), LIST_OK
+    )
     call(kind, server, budget=budget)
-    assert [PATH] * 4 == budget.acquired
+    assert [PATH] * 5 == budget.acquired
     assert [PATH] * 2 == budget.limited
+    assert [PATH] * 2 == budget.answered  # the 500 and the 200; no answer to a failed connection
 
 
 def test_stats_count_requests_and_retries() -> None:
