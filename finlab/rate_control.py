@@ -204,13 +204,22 @@ class Controller:
         return sum(1 for t, limited in self.answers if t >= start and not limited) / (now - start)
 
     def _cut(self, now: float) -> None:
+        """Cut to ``backoff`` x the capacity the server shows while finlab probes above its ceiling.
+
+        Below the ceiling the admitted rate is finlab's own, not a capacity: the cut is then plain
+        (``backoff`` x the rate) and the climb goes back to the rate of the cut.
+        """
         rate = self(now)
         capacity = self._capacity(now)
-        ceiling = rate if capacity is None else min(rate, capacity)
         self.before_cut = (self.curve, self.ceiling)
-        self.ceiling = max(ceiling, self._floor())
+        if capacity is not None and (self.ceiling is None or rate > self.ceiling):
+            self.ceiling = max(self._floor(), min(rate, capacity))
+            start = self.ceiling * self.settings.backoff
+        else:
+            self.ceiling = None if self.ceiling is None else min(self.ceiling, rate)
+            start = rate * self.settings.backoff
         self.cut_at = now
-        self.curve = self._climb(now, max(self._floor(), ceiling * self.settings.backoff))
+        self.curve = self._climb(now, max(self._floor(), start))
 
     def _pause(self, now: float) -> None:
         if self.paused_until is None:
@@ -233,7 +242,11 @@ class Controller:
 
     def _resume(self, now: float) -> None:
         """Go on with the climb the cluster interrupted, as if the pause had not been."""
-        self.paused_until, self.resumed_at = None, now
+        assert self.paused_until is not None
+        # Answers tell of the resumed rate one round trip on: at most the time since the pause ended,
+        # which the probe that brought this answer took.
+        self.resumed_at = now + min(now - self.paused_until, 1.0)
+        self.paused_until = None
         curve, since = self.interrupted
         self.curve = Curve([(t + now - since, rate) for t, rate in curve.points])
 
