@@ -185,7 +185,7 @@ class Budget:
     >>> budget = Budget(global_rate=100, endpoint_rate=25, clock=lambda: 0.0)
     >>> budget.rate_limited("/v1/climate/orders")
     >>> budget.rates()
-    {'global': 70.0, '/v1/climate/orders': 17.5}
+    {'global': 90.0, '/v1/climate/orders': 22.5}
     """
 
     def __init__(
