@@ -37,7 +37,9 @@ def main() -> None:
     print(f"{intents:,} PaymentIntents, {refunds:,} refunds -> {found.height:,} tax transactions")
     print(f"requests: {sent:,} ({stats.get('429', 0)} answered 429), {1000 * sent / intents:,.0f} per 1,000")
     print(f"time: {seconds:.1f} s, {1000 * seconds / intents:.1f} s per 1,000 PaymentIntents")
-    print(f"ceiling (25 requests/s per endpoint): {ceiling:.1f} s; finlab / ceiling = {seconds / ceiling:.2f}")
+    print(
+        f"ceiling (25 requests/s per endpoint): {ceiling:.1f} s; finlab / ceiling = {seconds / ceiling:.2f}"
+    )
 
 
 if __name__ == "__main__":

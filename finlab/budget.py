@@ -6,15 +6,16 @@ there and never holds back the others. At the head of the queue it takes a token
 bucket and from the global bucket at the same instant: the next free global instant, booked in order of
 arrival, so endpoints share the global rate fairly. It sleeps (``time.sleep`` or ``asyncio.sleep``)
 until that instant; a request behind the head sleeps for as long as the tickets ahead of it take at the
-current rate, then looks again. One lock makes a `Budget` safe to share between threads and any number
-of event loops (``run_sync`` starts one per worker thread). A 429 cuts the rate of its endpoint and the
-global rate (multiplicative decrease); 429-free time brings them back linearly (additive increase): AIMD,
-as in TCP. Nothing is booked far ahead and a bucket's debt is counted in tokens, so when the rate is back
-at its limit nothing of the cut is left: cuts never compound.
+current rate (at most 0.25 s: a paused rate may resume sooner), then looks again. One lock makes a
+`Budget` safe to share between threads and any number of event loops (``run_sync`` starts one per
+worker thread). Each bucket's rate follows a controller (`finlab.rate_control`) that learns from every
+answer: the client reports 429s (`Budget.rate_limited`) and admitted answers (`Budget.admitted`). A
+bucket's debt is counted in tokens, paid back at whatever the rate is, so a cut never outlives its
+climb back: cuts never compound.
 
 Library check: aiolimiter is asyncio-only with a fixed rate, and pyrate-limiter (sync and async) takes
 one key's bucket per acquisition with rates fixed at construction, so neither grants a global and an
-endpoint token together or adapts to 429s; this is ~200 lines of stdlib instead.
+endpoint token together or adapts to 429s; this is stdlib instead.
 
 Examples
 --------
@@ -40,6 +41,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from finlab.errors import ConfigurationError
+from finlab.rate_control import Controller, Settings
 
 #: Stripe's documented limits in requests per second, as ``(global, per endpoint)`` by key mode.
 STRIPE_LIMITS: dict[str, tuple[float, float]] = {"live": (100.0, 25.0), "test": (25.0, 25.0)}
@@ -57,6 +59,8 @@ _ID_PREFIXES = frozenset("climorder climsku climsup cos fca fctxn fwdreq taxcalc
 
 # A token due this close (in seconds) counts as there: float rounding must not cause a tiny extra sleep.
 _SLACK = 1e-9
+# A waiting request looks again after at most this many seconds: the rate may have resumed meanwhile.
+_LOOK_AGAIN = 0.25
 
 
 def endpoint_of(path: str) -> str:
@@ -95,59 +99,6 @@ class BudgetStats:
     rate_limited: int
 
 
-class _Rate:
-    """A configured rate with its AIMD state: cut on a 429, then climbing back linearly to the limit."""
-
-    def __init__(self, limit: float, budget: Budget) -> None:
-        self.limit = limit
-        self.aimd = budget
-        self.cut_rate: float | None = None  # the rate right after the last cut, while recovering
-        self.cut_at = -math.inf
-
-    def __call__(self, now: float) -> float:
-        """The effective rate at ``now``."""
-        if self.cut_rate is None:
-            return self.limit
-        return min(self.limit, self.cut_rate + self._slope() * max(0.0, now - self.cut_at))
-
-    def _slope(self) -> float:
-        return self.limit / self.aimd.recovery
-
-    def _full_at(self) -> float:
-        """When the climb reaches the limit (``-inf`` if the rate is not cut)."""
-        if self.cut_rate is None:
-            return -math.inf
-        return self.cut_at + (self.limit - self.cut_rate) / self._slope()
-
-    def tokens(self, start: float, end: float) -> float:
-        """Tokens the rate hands out over ``[start, end]`` (``start`` not before the last cut)."""
-        if end <= start:
-            return 0.0
-        top = min(end, max(start, self._full_at()))
-        climbing = (self(start) + self(top)) / 2 * (top - start)
-        return climbing + self.limit * (end - top)
-
-    def seconds_for(self, tokens: float, now: float) -> float:
-        """Seconds from ``now`` until the rate has handed out ``tokens``, if no new cut comes."""
-        if tokens <= 0:
-            return 0.0
-        rate, full_at = self(now), self._full_at()
-        climb = max(0.0, full_at - now)
-        ramp = (rate + self.limit) / 2 * climb
-        if tokens >= ramp:
-            return climb + (tokens - ramp) / self.limit
-        slope = self._slope()
-        return (math.sqrt(rate * rate + 2 * slope * tokens) - rate) / slope
-
-    def cut(self, now: float) -> None:
-        """Multiply the rate by ``backoff`` (floored), unless it was cut less than ``hold`` s ago."""
-        if self.cut_rate is not None and now - self.cut_at < self.aimd.hold:
-            return
-        floor = min(self.aimd.min_rate, self.limit)
-        self.cut_rate = max(floor, self(now) * self.aimd.backoff)
-        self.cut_at = now
-
-
 class _Bucket:
     """A token bucket that refills at its (varying) rate; a negative level is tokens booked ahead.
 
@@ -155,7 +106,7 @@ class _Bucket:
     the payback and the climb back speeds it up again (nothing booked stays stretched).
     """
 
-    def __init__(self, rate: _Rate, burst: int) -> None:
+    def __init__(self, rate: Controller, burst: int) -> None:
         self.rate = rate
         self.burst = burst
         self.level = float(burst)
@@ -187,7 +138,7 @@ class _Endpoint:
     tickets ahead of them take at the current rate (climbing back after a cut), then look again.
     """
 
-    def __init__(self, rate: _Rate, burst: int) -> None:
+    def __init__(self, rate: Controller, burst: int) -> None:
         self.rate = rate
         self.bucket = _Bucket(rate, burst)
         self.issued = 0  # the next ticket
@@ -205,7 +156,7 @@ class _Endpoint:
 class Budget:
     """Token buckets for Stripe's rate limits: one global, one per endpoint (see `endpoint_of`).
 
-    Implements the client's ``Budget`` protocol for threads (`acquire`) and asyncio (`acquire_async`);
+    Implements the client's ``RateGate`` protocol for threads (`acquire`) and asyncio (`acquire_async`);
     one instance may be shared by both at once.
 
     Parameters
@@ -215,16 +166,17 @@ class Budget:
     burst
         Bucket size: how many requests may go at once after a quiet spell (each bucket).
     backoff
-        On a 429 the endpoint's and the global rate are multiplied by this (``0 < backoff < 1``).
-        With ``hold=1`` and ``recovery=10`` a budget keeps about 0.6 of the ceiling when 5% of answers
-        are 429 at random, and ~0.9 of what another client leaves with ~10% of requests answered 429;
-        slower climbs answer fewer 429s there but collapse under random ones (README, Reliability).
+        A 429 that chance cannot explain cuts the endpoint's and the global rate to this share of
+        the rate the server admitted over the last two seconds, or of the rate if finlab has not
+        reported admitted answers (``0 < backoff < 1``; see `finlab.rate_control`).
     min_rate
         Floor of a cut rate, in requests per second.
     recovery
-        Seconds of 429-free time a rate needs to climb from 0 to its limit (linear climb).
+        Seconds after a cut (or the last 429 of a cluster) by which the rate is back at its limit.
     hold
         429s within this many seconds of a rate's last cut count as the same overload: no new cut.
+    pause
+        Seconds a rate stops after a cluster of 429s in a row, before it probes again.
     clock, sleep, async_sleep
         Monotonic seconds and the two ways to wait; tests inject fakes.
 
@@ -233,7 +185,7 @@ class Budget:
     >>> budget = Budget(global_rate=100, endpoint_rate=25, clock=lambda: 0.0)
     >>> budget.rate_limited("/v1/climate/orders")
     >>> budget.rates()
-    {'global': 70.0, '/v1/climate/orders': 17.5}
+    {'global': 90.0, '/v1/climate/orders': 22.5}
     """
 
     def __init__(
@@ -242,10 +194,11 @@ class Budget:
         endpoint_rate: float | None = 25.0,
         *,
         burst: int = 5,
-        backoff: float = 0.7,
+        backoff: float = 0.9,
         min_rate: float = 1.0,
         recovery: float = 10.0,
         hold: float = 1.0,
+        pause: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -258,11 +211,15 @@ class Budget:
         _check("min_rate", min_rate, "a positive number of requests per second")
         _check("recovery", recovery, "a positive number of seconds")
         _check("hold", hold, "a number of seconds, 0 or more", ok=hold >= 0)
+        _check("pause", pause, "a number of seconds below recovery", ok=0 < pause < recovery)
         self.global_rate, self.endpoint_rate, self.burst = global_rate, endpoint_rate, int(burst)
         self.backoff, self.min_rate, self.recovery, self.hold = backoff, min_rate, recovery, hold
+        self._settings = Settings(backoff, min_rate, recovery, hold, pause)
         self._clock, self._sleep, self._async_sleep = clock, sleep, async_sleep
         self._lock = threading.Lock()
-        self._global = None if global_rate is None else _Bucket(_Rate(float(global_rate), self), self.burst)
+        self._global = None
+        if global_rate is not None:
+            self._global = _Bucket(Controller(float(global_rate), self._settings), self.burst)
         self._endpoints: dict[str, _Endpoint | None] = {}
         self._granted, self._waited, self._rate_limited = 0, 0.0, 0
 
@@ -325,18 +282,23 @@ class Budget:
             raise
 
     def rate_limited(self, path: str) -> None:
-        """Stripe answered 429 for ``path``: cut that endpoint's rate and the global rate."""
+        """Stripe answered 429 for ``path``: the endpoint's and the global rate learn from it."""
+        self._answer(path, limited=True)
+
+    def admitted(self, path: str) -> None:
+        """Stripe answered ``path`` with anything but 429: the rates learn the capacity left."""
+        self._answer(path, limited=False)
+
+    def _answer(self, path: str, *, limited: bool) -> None:
         key = endpoint_of(path)
         with self._lock:
             now = self._clock()
-            self._rate_limited += 1
+            self._rate_limited += limited
             endpoint = self._endpoint(key)
-            if self._global is not None:
-                self._global.refill(now)  # tokens earned before the cut are earned at the old rate
-                self._global.rate.cut(now)
-            if endpoint is not None:
-                endpoint.bucket.refill(now)
-                endpoint.rate.cut(now)
+            for bucket in (self._global, None if endpoint is None else endpoint.bucket):
+                if bucket is not None:
+                    bucket.refill(now)  # tokens earned before a change are earned at the old rate
+                    bucket.rate.answer(now, limited)
 
     def rates(self) -> dict[str, float | None]:
         """Effective requests per second now: ``"global"`` and every endpoint seen (``None``: unlimited)."""
@@ -380,9 +342,9 @@ class Budget:
             buckets = [] if self._global is None else [self._global]
             if endpoint is not None:
                 if (ahead := endpoint.ahead(ticket)) > 0:
-                    return max(_SLACK, endpoint.rate.seconds_for(ahead, now)), False
+                    return min(_LOOK_AGAIN, max(_SLACK, endpoint.rate.seconds_for(ahead, now))), False
                 if (ready := endpoint.bucket.earliest(now)) > now + _SLACK:
-                    return ready - now, False
+                    return min(_LOOK_AGAIN, ready - now), False
                 buckets.append(endpoint.bucket)
                 endpoint.served += 1
             at = max([now, *(b.earliest(now) for b in buckets)])
@@ -396,7 +358,9 @@ class Budget:
         if key not in self._endpoints:
             self._endpoints[key] = None
             if self.endpoint_rate is not None:
-                self._endpoints[key] = _Endpoint(_Rate(float(self.endpoint_rate), self), self.burst)
+                self._endpoints[key] = _Endpoint(
+                    Controller(float(self.endpoint_rate), self._settings), self.burst
+                )
         return self._endpoints[key]
 
 

@@ -66,6 +66,9 @@ class RateGate(Protocol):
     def rate_limited(self, path: str) -> None:
         """Stripe answered 429 for ``path``: slow down."""
 
+    def admitted(self, path: str) -> None:
+        """Stripe answered ``path`` with anything but 429: the request counted against the limit."""
+
 
 @dataclass
 class Retry:
@@ -168,9 +171,16 @@ class RequestPolicy:
         """Decide what one attempt's outcome means: the decoded body, a `Retry`, or a raised error."""
         if not isinstance(outcome, httpx.Response):
             return self.judge_exception(outcome, path, attempt)
-        if outcome.status_code == 429 and budget is not None:
-            budget.rate_limited(path)
-        return self.judge_response(outcome, path, attempt, decoder)
+        if budget is None:
+            return self.judge_response(outcome, path, attempt, decoder)
+        limited = outcome.status_code == 429
+        (budget.rate_limited if limited else budget.admitted)(path)
+        verdict = self.judge_response(outcome, path, attempt, decoder)
+        if limited and isinstance(verdict, Retry):
+            # The budget slows every request after a 429: a wait that doubled with this request's own
+            # 429s too would hold up the batch it belongs to long after the budget has recovered.
+            verdict = Retry(self.retry.delay(1, outcome.headers.get("retry-after")), verdict.error)
+        return verdict
 
     def judge_response(
         self, response: httpx.Response, path: str, attempt: int, decoder: Decoder[T]

@@ -28,6 +28,7 @@ from finlab.budget import ID, Budget, BudgetStats, endpoint_of
 from finlab.client import AsyncClient, RetryPolicy
 from finlab.demo.limits import Limits
 from finlab.errors import ConfigurationError
+from finlab.rate_control import Curve
 
 T = TypeVar("T")
 
@@ -224,38 +225,56 @@ def test_429_slows_the_spacing_then_it_recovers() -> None:
     slow = grant_times(budget, clock, [ORDERS] * 3)
     assert gaps(slow)[0] == pytest.approx(1 / 12.5, rel=0.05)
 
-    clock.now += 1.0  # the rate climbs by 25/5 = 5/s per second of 429-free time
-    assert budget.rates()[ORDERS] == pytest.approx(12.5 + 5 * (clock.now - cut_at))
-    assert budget.rates()["global"] == pytest.approx(50 + 20 * (clock.now - cut_at))
+    clock.now += 1.0  # without admitted answers the ceiling is the rate cut: back at it in 0.5 x 5 s
+    assert budget.rates()[ORDERS] == pytest.approx(12.5 + 12.5 / 2.5 * (clock.now - cut_at))
+    assert budget.rates()["global"] == pytest.approx(50 + 50 / 2.5 * (clock.now - cut_at))
     clock.now += 5.0
     assert budget.rates() == {"global": 100.0, ORDERS: 25.0}
     assert gaps(grant_times(budget, clock, [ORDERS] * 3)) == pytest.approx([1 / 25] * 2)
 
 
-def test_recovery_is_linear() -> None:
+def answers(
+    budget: Budget, clock: FakeClock, path: str, rate: float, seconds: float, refused: float = 0.0
+) -> None:
+    """Report ``rate`` answers per second for ``seconds``, every ``1 / refused``-th of them a 429."""
+    owed = 0.0
+    for _ in range(round(rate * seconds)):
+        clock.now += 1 / rate
+        owed += refused
+        if owed >= 1:
+            owed -= 1
+            budget.rate_limited(path)
+        else:
+            budget.admitted(path)
+
+
+def test_recovery_climbs_slowly_to_the_admitted_rate_then_quickly_to_the_limit() -> None:
     clock = FakeClock()
-    budget = fake_budget(clock, global_rate=100, endpoint_rate=25, recovery=5.0, hold=0)
-    budget.rate_limited(ORDERS)  # 12.5/s and 50/s
+    budget = fake_budget(clock, global_rate=None, endpoint_rate=25, recovery=10.0, backoff=0.8)
+    answers(budget, clock, ORDERS, 10, 3.0)  # the server admitted 10/s for 3 s
+    budget.rate_limited(ORDERS)  # the ceiling is the admitted rate: the rate drops to 0.8 x 10
 
     observed = []
-    for _ in range(4):
-        clock.now += 0.5
-        observed.append(budget.rates())
+    for _ in range(5):
+        observed.append(budget.rates()[ORDERS])
+        clock.now += 2.5
 
-    assert [r[ORDERS] for r in observed] == pytest.approx([15.0, 17.5, 20.0, 22.5])
-    assert [r["global"] for r in observed] == pytest.approx([60.0, 70.0, 80.0, 90.0])
+    # 8/s, slowly back to the ceiling 10/s at 5 s (0.5 x recovery), then to the limit at 10 s.
+    assert observed == pytest.approx([8.0, 9.0, 10.0, 17.5, 25.0], rel=0.02)
 
 
 def test_repeated_429s_cut_again_down_to_the_floor() -> None:
     clock = FakeClock()
     budget = fake_budget(clock, global_rate=100, endpoint_rate=25, hold=0, min_rate=1.0)
 
-    budget.rate_limited(ORDERS)
-    budget.rate_limited(ORDERS)
+    for _ in range(2):  # 429s between admitted answers (not a cluster): each is a cut
+        budget.rate_limited(ORDERS)
+        budget.admitted(ORDERS)
     assert budget.rates() == {"global": 25.0, ORDERS: 6.25}
 
     for _ in range(20):
         budget.rate_limited(ORDERS)
+        budget.admitted(ORDERS)
     assert budget.rates() == {"global": 1.0, ORDERS: 1.0}
     assert budget.stats().rate_limited == 22
 
@@ -264,14 +283,17 @@ def test_429s_within_hold_count_as_one_overload() -> None:
     clock = FakeClock()
     budget = fake_budget(clock, global_rate=100, endpoint_rate=25, hold=0.5, recovery=1e9)
 
-    for _ in range(10):  # a burst of in-flight requests all answered 429
+    for _ in range(10):  # in-flight requests, many answered 429 (never three in a row)
         budget.rate_limited(ORDERS)
+        budget.rate_limited(ORDERS)
+        budget.admitted(ORDERS)
     assert budget.rates() == pytest.approx({"global": 50.0, ORDERS: 12.5})
 
     clock.now += 0.6
     budget.rate_limited(ORDERS)
-    assert budget.rates() == pytest.approx({"global": 25.0, ORDERS: 6.25})
-    assert budget.stats().rate_limited == 11
+    # The global rate (50/s) was above what the server admitted (10 in 0.6 s): half of that.
+    assert budget.rates() == pytest.approx({"global": 0.5 * 10 / 0.6, ORDERS: 6.25})
+    assert budget.stats().rate_limited == 21
 
 
 def test_429_does_not_hand_out_a_fresh_burst() -> None:
@@ -400,6 +422,7 @@ def issue_experiment(p: float, seconds: float = 30.0) -> float:
             while rng.random() < p:
                 budget.rate_limited(f"{ORDERS}/climorder_1")
                 await budget.acquire_async(f"{ORDERS}/climorder_1")
+            budget.admitted(f"{ORDERS}/climorder_1")
             ok.append(clock())
 
     async def main() -> None:
@@ -413,27 +436,38 @@ def issue_experiment(p: float, seconds: float = 30.0) -> float:
     return sum(1 for t in ok if t < seconds) / seconds
 
 
-@pytest.mark.parametrize(("p", "floor"), [(0.0, 24.9), (0.05, 12.5), (0.10, 10.0)])
+@pytest.mark.parametrize(("p", "floor"), [(0.0, 24.9), (0.05, 19.0), (0.10, 13.0)])
 def test_issue_experiment_keeps_a_sane_throughput(p: float, floor: float) -> None:
-    # Before the fix: 25, 3.0 and 2.9 requests/s (each cut stretched every booked turn for good).
+    # Before the fix: 25, 3.0 and 2.9 requests/s (each cut stretched every booked turn for good); with
+    # AIMD alone 15.2 and 13.0; now 21.7 and 14.5, as random 429s at their usual share cut nothing.
     assert issue_experiment(p) >= floor
 
 
-def contention(seconds: float = 60.0) -> tuple[float, float]:
+def competitor_due(elapsed: float, bursty: bool) -> float:
+    """Requests the other client has wanted by ``elapsed``: 15/s evenly, or 2 s at 25/s then 3 s at 8.3/s."""
+    if not bursty:
+        return 15 * elapsed
+    cycles, into = divmod(elapsed, 5.0)
+    return cycles * 75 + (25 * into if into < 2 else 50 + 25 / 3 * (into - 2))
+
+
+def contention(seconds: float = 60.0, *, bursty: bool = False) -> tuple[float, float]:
     """finlab (32 workers, 300 ms answers) against another client taking 60% of the test-mode limit.
 
-    The server is `Limits` on the virtual clock. Returns finlab's share of the leftover capacity and the
-    share of its requests answered 429.
+    The server is `Limits` on the virtual clock, the other client that of `benchmarks/contention.py`.
+    A worker answered 429 waits the client's first retry step (0.25-0.5 s). Returns finlab's share of
+    the leftover capacity and the share of its requests answered 429.
     """
     clock = FakeClock(0.0)
     budget = Budget.for_key_mode("test", burst=1, clock=clock, sleep=clock.sleep, async_sleep=asyncio.sleep)
     limits = Limits.stripe("test", clock=clock)
-    path = f"{ORDERS}/climorder_1"
+    path, rng = f"{ORDERS}/climorder_1", random.Random(12)
     answered = {"ok": 0, "429": 0, "other": 0}
 
-    async def competitor() -> None:  # 15 requests/s, each tried again every 5 ms until admitted
+    async def competitor() -> None:  # each request tried again every 5 ms until admitted
         while True:
-            while answered["other"] < 15 * clock() and limits.admit(PRODUCTS) is None:
+            due = competitor_due(clock(), bursty)
+            while answered["other"] < due and limits.admit(PRODUCTS) is None:
                 answered["other"] += 1
             await asyncio.sleep(0.005)
 
@@ -441,10 +475,11 @@ def contention(seconds: float = 60.0) -> tuple[float, float]:
         while True:
             await budget.acquire_async(path)
             refused = limits.admit(path)
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(0.3 + rng.uniform(-0.05, 0.05))
             answered["429" if refused else "ok"] += 1
+            (budget.rate_limited if refused else budget.admitted)(path)
             if refused:
-                budget.rate_limited(path)
+                await asyncio.sleep(rng.uniform(0.25, 0.5))
 
     async def main() -> None:
         tasks = [asyncio.ensure_future(worker()) for _ in range(32)] + [asyncio.ensure_future(competitor())]
@@ -459,12 +494,104 @@ def contention(seconds: float = 60.0) -> tuple[float, float]:
 
 
 def test_a_competing_load_leaves_finlab_most_of_the_leftover() -> None:
-    share, refused = contention()
+    share, refused = contention(300.0)
 
-    assert share >= 0.8  # 0.95 measured
-    # Not the issue's 3% (0.12 measured, 0.09 over 300 s): the climb back that keeps 0.5 of the ceiling
-    # under 5% random 429s soon probes above the leftover again (README, Reliability).
-    assert refused < 0.15
+    assert share >= 0.85  # 0.90 measured
+    # 5.8% measured, not the issue's 3%: each probe above the ceiling costs the requests in flight
+    # until the first 429 comes back (README, Reliability). AIMD alone answered 9-12%.
+    assert refused < 0.07
+
+
+def test_a_bursty_competing_load_costs_fewer_429s_than_aimd() -> None:
+    share, refused = contention(300.0, bursty=True)
+
+    # 0.63 of the leftover and 24% answered 429 measured (AIMD: 0.81 and 39%). Neither meets the issue's
+    # 0.8 and 3%: every request in flight when the other client takes the whole limit is refused.
+    assert share >= 0.55
+    assert refused < 0.3
+
+
+def test_random_429s_do_not_hold_the_rate_down() -> None:
+    clock = FakeClock(0.0)
+    budget = fake_budget(clock, global_rate=None, endpoint_rate=25, backoff=0.9, hold=1.0)
+
+    answers(budget, clock, ORDERS, 25, 60.0, refused=0.05)  # every 20th answer a 429, at any rate
+
+    # The first 429s cut (nothing says they are random yet); below the ceiling they then come at the
+    # same share as before: that share is the background, and 429s at it are chance.
+    assert budget.rates()[ORDERS] == 25.0
+    controller = budget._endpoints[ORDERS].rate  # type: ignore[union-attr]
+    assert 0.01 < controller.background < 0.07
+
+
+def test_429s_above_the_capacity_left_cut_to_just_under_it() -> None:
+    clock = FakeClock(0.0)
+    budget = fake_budget(clock, global_rate=None, endpoint_rate=25, backoff=0.9, hold=1.0, recovery=10.0)
+    # Another client leaves 10/s of the 25: finlab sends 12/s, every sixth answered 429. The first 429
+    # comes before a capacity can be measured (a plain cut); the next one, a second on, knows it.
+    answers(budget, clock, ORDERS, 12, 2.5, refused=1 / 6)
+    controller = budget._endpoints[ORDERS].rate  # type: ignore[union-attr]
+    cut_at = controller.cut_at
+
+    ceiling = controller.ceiling
+    assert ceiling == pytest.approx(10.0, rel=0.06)  # what the server admitted over the last 2 s
+    clock.now = cut_at
+    assert budget.rates()[ORDERS] == pytest.approx(0.9 * ceiling)
+    clock.now = cut_at + 5.0  # half the recovery: slowly back at the ceiling; the limit at 10 s
+    assert budget.rates()[ORDERS] == pytest.approx(ceiling)
+    clock.now = cut_at + 10.0
+    assert budget.rates()[ORDERS] == 25.0
+
+
+def test_a_cluster_of_429s_pauses_then_resumes_where_it_was() -> None:
+    clock = FakeClock(0.0)
+    budget = fake_budget(clock, global_rate=None, endpoint_rate=25, backoff=0.9, hold=1.0, pause=0.25)
+    answers(budget, clock, ORDERS, 20, 2.0)  # calm: every answer admitted
+
+    for _ in range(3):  # another client takes the whole limit: three 429s in a row
+        clock.now += 0.01
+        budget.rate_limited(ORDERS)
+    paused_at = clock.now
+
+    assert budget.rates()[ORDERS] == 0.0
+    clock.now = paused_at + 0.3  # after the pause, probes at 2/s
+    assert 2.0 <= budget.rates()[ORDERS] < 3.0
+    budget.admitted(ORDERS)  # a probe went through: back at the full rate (the cut is undone)
+    assert budget.rates()[ORDERS] == 25.0
+
+
+def test_a_pause_without_answers_still_recovers_within_recovery() -> None:
+    clock = FakeClock(0.0)
+    budget = fake_budget(clock, global_rate=25, endpoint_rate=25, recovery=5.0, pause=0.25)
+    for _ in range(5):
+        budget.rate_limited(ORDERS)
+    last = clock.now
+
+    assert budget.rates() == {"global": 0.0, ORDERS: 0.0}
+    clock.now = last + 5.0
+    assert budget.rates() == {"global": 25.0, ORDERS: 25.0}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    points=st.lists(st.tuples(st.floats(0, 5), st.floats(0, 30)), min_size=1, max_size=6),
+    start=st.floats(-1, 6),
+    span=st.floats(0.01, 10),
+)
+def test_curve_seconds_for_inverts_tokens(
+    points: list[tuple[float, float]], start: float, span: float
+) -> None:
+    points = sorted(points)
+    points.append((points[-1][0], 5.0))  # a jump to a positive rate at the end, as every curve has
+    curve = Curve(points)
+
+    tokens = curve.tokens(start, start + span)
+
+    assert tokens >= 0
+    if tokens > 1e-6:
+        seconds = curve.seconds_for(tokens, start)
+        assert seconds <= span + 1e-6
+        assert curve.tokens(start, start + seconds) == pytest.approx(tokens, rel=1e-6)
 
 
 def within_token_bucket(times: list[float], burst: int, rate: float) -> bool:
@@ -683,6 +810,8 @@ def test_unlimited_never_waits_async() -> None:
         {"min_rate": 0},
         {"recovery": 0},
         {"hold": -1},
+        {"pause": 0},
+        {"pause": 10.0},
     ],
 )
 def test_bad_limits_raise_configuration_error(settings: dict[str, Any]) -> None:

@@ -19,8 +19,17 @@ import pytest
 
 from finlab import errors
 from finlab.client import AsyncClient, Client
-from finlab.codec import encode_params
-from finlab.settings import API_VERSION, ReadLimits, RetryPolicy, check_api_key, check_base_url, redact
+from finlab.codec import encode_params, json_object
+from finlab.policy import RequestPolicy, Retry
+from finlab.settings import (
+    API_VERSION,
+    ClientConfig,
+    ReadLimits,
+    RetryPolicy,
+    check_api_key,
+    check_base_url,
+    redact,
+)
 
 #: A long key, as Stripe's are, so that partial echoes can be recognised too.
 KEY = "rk_test_" + "51Hq8Zr2eZvKYlo2C0FfQa9XbW7sTt3Ld" * 3
@@ -678,6 +687,7 @@ class FakeBudget:
     def __init__(self) -> None:
         self.acquired: list[str] = []
         self.limited: list[str] = []
+        self.answered: list[str] = []
 
     def acquire(self, path: str) -> float:
         self.acquired.append(path)
@@ -690,13 +700,35 @@ class FakeBudget:
     def rate_limited(self, path: str) -> None:
         self.limited.append(path)
 
+    def admitted(self, path: str) -> None:
+        self.answered.append(path)
 
-def test_budget_is_asked_before_every_attempt_and_told_of_429(kind: str) -> None:
+
+def test_budget_is_asked_before_every_attempt_and_told_of_every_answer(kind: str) -> None:
     budget = FakeBudget()
-    server = Server(error_body(429, code="rate_limit"), error_body(500), error_body(429), LIST_OK)
+    server = Server(
+        error_body(429, code="rate_limit"), error_body(500), httpx.ConnectError("x"), error_body(429), LIST_OK
+    )
     call(kind, server, budget=budget)
-    assert [PATH] * 4 == budget.acquired
+    assert [PATH] * 5 == budget.acquired
     assert [PATH] * 2 == budget.limited
+    assert [PATH] * 2 == budget.answered  # the 500 and the 200; no answer to a failed connection
+
+
+@pytest.mark.parametrize(("budget", "low", "high"), [(None, 2.0, 4.0), (FakeBudget(), 0.25, 0.5)])
+def test_a_429_retry_waits_the_first_delay_when_a_budget_paces(
+    budget: FakeBudget | None, low: float, high: float
+) -> None:
+    policy = RequestPolicy(ClientConfig(KEY))
+    response = error_body(429, code="rate_limit")
+    response.request = httpx.Request("GET", "https://api.stripe.com" + PATH)
+
+    verdict = policy.settle(response, PATH, 4, budget, json_object())  # the fourth 429 in a row
+
+    # Without a budget the wait doubles with each 429 (up to 0.5 s x 2**3); with one, the budget
+    # slows every request already, and a doubled wait would only hold up this request's batch.
+    assert isinstance(verdict, Retry)
+    assert low <= verdict.delay <= high
 
 
 def test_stats_count_requests_and_retries() -> None:

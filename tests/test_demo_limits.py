@@ -109,7 +109,7 @@ def test_the_429_is_stripes_and_finlab_backs_off(dataset: Any) -> None:
         client.get(ORDERS, expect="list")
     assert ("rate_limit", 429) == (raised.value.code, raised.value.status)
     assert [200, 429] == [r.status for r in server.requests]
-    assert 17.5 == budget.rates()[ORDERS], "the budget cut the endpoint's rate (x0.7)"
+    assert 22.5 == budget.rates()[ORDERS], "the budget cut the endpoint's rate (x0.9)"
     body = get(server).json()["error"]
     assert {"type": "invalid_request_error", "code": "rate_limit", "message": RATE_LIMITED} == {
         k: body[k] for k in ("type", "code", "message")
