@@ -48,7 +48,8 @@ def refunded(found: Iterable[Mapping[str, Any]]) -> list[str]:
     return list(dict.fromkeys(pi for pi in named if isinstance(pi, str)))
 
 
-async def _find(client: AsyncClient, payment_intent: str) -> Json | None:
+async def find(client: AsyncClient, payment_intent: str) -> Json | None:
+    """The PaymentIntent's tax association; None when it has none (Stripe answers 404)."""
     try:
         return await client.get(
             "/v1/tax/associations/find", {"payment_intent": payment_intent}, expect="tax.association"
@@ -59,7 +60,7 @@ async def _find(client: AsyncClient, payment_intent: str) -> Json | None:
 
 async def associations(client: AsyncClient, payment_intents: Sequence[str]) -> dict[str, Json | None]:
     """Each PaymentIntent -> its tax association (None: it has none, Stripe answers 404)."""
-    found = await gather_limited(_find(client, pi) for pi in payment_intents)
+    found = await gather_limited(find(client, pi) for pi in payment_intents)
     return dict(zip(payment_intents, found, strict=True))
 
 
@@ -115,7 +116,7 @@ async def transactions(
 
     async def of(payment_intent: str) -> list[Json]:
         async with finding:
-            association = await _find(client, payment_intent)
+            association = await find(client, payment_intent)
         return list(await asyncio.gather(*(fetched(t) for t in committed_ids(association or {}))))
 
     batches = await asyncio.gather(*(of(pi) for pi in await to_resolve(client, window)))

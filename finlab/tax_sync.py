@@ -9,9 +9,11 @@ nothing new costs two list requests. The store keeps each resolved PaymentIntent
 - it was not *settled* (`finlab.discovery.settled`: e.g. still waiting for its payment) and is younger
   than `finlab.sources.DISCOVERY_LOOKBACK`: it is retrieved again, and resolved again.
 
-Tax transactions are immutable (a reversal is a new one), so those stored are never fetched again.
-Each batch of new ones is committed with its line items before the PaymentIntents that named them, so
-a sync killed at any point finds them again and stores nothing twice.
+PaymentIntents are resolved in batches, oldest first; a transaction is retrieved as soon as its
+association names it, so the association and retrieve endpoints are busy side by side. Tax
+transactions are immutable (a reversal is a new one), so those stored are never fetched again. A
+batch's transactions are committed with their line items before its resolutions, so a sync killed at
+any point finds them again and stores nothing twice.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import polars as pl
 
 from finlab import discovery, fetch, frames, resources
 from finlab.client import AsyncClient
-from finlab.pagination import gather_limited
+from finlab.pagination import MAX_IN_FLIGHT, gather_limited
 from finlab.progress import Progress
 from finlab.sources import DISCOVERY_LOOKBACK
 from finlab.store import RESOLVED_SCHEMA, Store
@@ -59,18 +61,43 @@ class TaxSync:
         progress.page(0, pages=max(1, -(-len(refunds) // 100)))
         named = [pi for pi in discovery.refunded(fresh) if pi not in intents]
         intents.update({pi["id"]: pi for pi in await self._retrieve(named, progress)})
-        found = await discovery.associations(self.client, list(intents))
-        progress.page(0, pages=len(found))
-        wanted = [
-            tax_id for association in found.values() for tax_id in discovery.committed_ids(association or {})
-        ]
-        await self.store_transactions(wanted, progress)
-        if intents:
-            rows = [_row(intents[pi], association) for pi, association in found.items()]
-            await self.write(
-                self.store.add_resolved, pl.DataFrame(rows, schema=RESOLVED_SCHEMA, orient="row")
-            )
+        await self.write(self.repair_line_items)
+        stored = self.store.ids(TAX)
+        # Oldest first: a batch commits its resolutions, so whatever the newest resolved PaymentIntent
+        # is after a crash, every one created before it is resolved (the next sync lists from there).
+        pending = sorted(intents.values(), key=lambda pi: (pi.get("created") or 0, pi["id"]))
+        for start in range(0, len(pending), self.batch):
+            await self._resolve(pending[start : start + self.batch], stored, progress)
         return [(REFUNDS, _mark(refunds, since))]
+
+    async def _resolve(self, chunk: Sequence[Json], stored: set[str], progress: Progress) -> None:
+        """Resolve a batch of PaymentIntents, retrieving each new transaction as soon as its association
+        names it (two endpoints busy side by side); commit the transactions, then the resolutions."""
+        finding, fetching = asyncio.Semaphore(MAX_IN_FLIGHT), asyncio.Semaphore(MAX_IN_FLIGHT)
+        parent = resources.get(TAX)
+
+        async def fetched(tax_id: str) -> Json:
+            async with fetching:
+                return await fetch.parent_with_line_items(self.client, parent, tax_id)
+
+        async def of(intent: Json) -> tuple[Json | None, list[Json]]:
+            async with finding:
+                association = await discovery.find(self.client, intent["id"])
+            new = [t for t in discovery.committed_ids(association or {}) if t not in stored]
+            return association, list(await asyncio.gather(*(fetched(t) for t in new)))
+
+        results = await asyncio.gather(*(of(intent) for intent in chunk))
+        parents = list({obj["id"]: obj for _, found in results for obj in found}.values())
+        progress.page(len(parents), pages=len(chunk) + len(parents))
+        if parents:
+            await self.write(self.store.append, TAX, frames.build_raw(TAX, parents))
+            items = fetch.inlined_line_items(parents)
+            await self.write(self.store.append, LINE_ITEM, frames.build_raw(LINE_ITEM, items))
+            stored.update(obj["id"] for obj in parents)
+            progress.report.commits += 2
+        rows = [_row(intent, association) for intent, (association, _) in zip(chunk, results, strict=True)]
+        await self.write(self.store.add_resolved, pl.DataFrame(rows, schema=RESOLVED_SCHEMA, orient="row"))
+        progress.report.commits += 1
 
     async def _new_intents(self, resolved: pl.DataFrame, progress: Progress) -> dict[str, Json]:
         """PaymentIntents created since the newest resolved one, and recent unsettled ones again."""
