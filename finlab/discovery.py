@@ -16,7 +16,7 @@ Cost: one list page per 100 PaymentIntents or refunds, plus one association per 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Container, Iterable, Mapping, Sequence
 from typing import Any
 
 from finlab.client import AsyncClient
@@ -102,23 +102,37 @@ async def to_resolve(client: AsyncClient, window: Mapping[str, int] | None) -> l
     return list(dict.fromkeys([*intents, *refunded(await refunds(client, window))]))
 
 
-async def transactions(
-    client: AsyncClient, window: Mapping[str, int] | None, retrieve: Callable[[str], Awaitable[Json]]
-) -> list[Json]:
-    """The tax transactions of the PaymentIntents and refunds created in ``window``, each retrieved
-    (``retrieve(id)``) as soon as its association names it: the association and the retrieve endpoint
-    are busy side by side, each with its own `MAX_IN_FLIGHT` requests, instead of one after the other."""
+async def resolve(
+    client: AsyncClient,
+    payment_intents: Sequence[str],
+    retrieve: Callable[[str], Awaitable[Json]],
+    known: Container[str] = (),
+) -> list[tuple[Json | None, list[Json]]]:
+    """Each PaymentIntent's tax association, and its committed transactions not in ``known``, each
+    retrieved (``retrieve(id)``) as soon as the association names it: the association and the retrieve
+    endpoint are busy side by side, each with its own `MAX_IN_FLIGHT` requests, not one after the other."""
     finding, fetching = asyncio.Semaphore(MAX_IN_FLIGHT), asyncio.Semaphore(MAX_IN_FLIGHT)
 
     async def fetched(tax_id: str) -> Json:
         async with fetching:
             return await retrieve(tax_id)
 
-    async def of(payment_intent: str) -> list[Json]:
+    async def of(payment_intent: str) -> tuple[Json | None, list[Json]]:
         async with finding:
             association = await find(client, payment_intent)
-        return list(await asyncio.gather(*(fetched(t) for t in committed_ids(association or {}))))
+        new = [t for t in committed_ids(association or {}) if t not in known]
+        return association, list(await asyncio.gather(*(fetched(t) for t in new)))
 
-    batches = await asyncio.gather(*(of(pi) for pi in await to_resolve(client, window)))
-    unique = {obj["id"]: obj for batch in batches for obj in batch}
-    return list(unique.values())
+    return list(await asyncio.gather(*(of(pi) for pi in payment_intents)))
+
+
+def unique(found: Iterable[tuple[Json | None, list[Json]]]) -> list[Json]:
+    """The transactions `resolve` retrieved, each once."""
+    return list({obj["id"]: obj for _, objects in found for obj in objects}.values())
+
+
+async def transactions(
+    client: AsyncClient, window: Mapping[str, int] | None, retrieve: Callable[[str], Awaitable[Json]]
+) -> list[Json]:
+    """The tax transactions of the PaymentIntents and refunds created in ``window`` (see `resolve`)."""
+    return unique(await resolve(client, await to_resolve(client, window), retrieve))

@@ -90,10 +90,7 @@ def _unusable(kind: str, span: tuple[int, int], passed: list[Json]) -> FinlabErr
     create = "Pass create=True to create a new run (the one write finlab ever sends)."
     done = [run for run in passed if run.get("status") != "pending"]
     if done and done[0].get("status") == "failed":
-        run = done[0]
-        return ReportRunError(
-            f"Stripe's report run {run['id']} ({kind}) failed: {run.get('error')}. {create}"
-        )
+        return _failure(done[0], kind, f" {create}")
     if done and _expired(done[0]):
         run = done[0]
         expired = _day(run["result"]["expires_at"])
@@ -103,6 +100,12 @@ def _unusable(kind: str, span: tuple[int, int], passed: list[Json]) -> FinlabErr
         f"No succeeded {kind} run covers {_day(span[0])} to {_day(span[1])}{pending}. Create one in "
         f"the Dashboard (Reports > Tax), or: {create}"
     )
+
+
+def _failure(run: Mapping[str, Any], kind: str, advice: str = "") -> ReportRunError:
+    """A run that did not succeed, with Stripe's ``error``."""
+    error = str(run.get("error") or "no reason given").rstrip(".")
+    return ReportRunError(f"Stripe's report run {run['id']} ({kind}) {run.get('status')}: {error}.{advice}")
 
 
 def _expired(run: Mapping[str, Any]) -> bool:
@@ -125,9 +128,7 @@ async def create_run(client: AsyncClient, kind: str, span: tuple[int, int], time
             run = await client.get(f"{RUNS}/{run['id']}", expect="reporting.report_run")
             bar.update(1)
     if run.get("status") != "succeeded":
-        error = run.get("error") or "no reason given"
-        msg = f"Stripe's report run {run['id']} ({kind}) {run.get('status')}: {error}"
-        raise ReportRunError(msg)
+        raise _failure(run, kind)
     return run
 
 

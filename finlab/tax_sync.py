@@ -19,6 +19,7 @@ any point finds them again and stores nothing twice.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -29,7 +30,7 @@ import polars as pl
 
 from finlab import discovery, fetch, frames, resources
 from finlab.client import AsyncClient
-from finlab.pagination import MAX_IN_FLIGHT, gather_limited
+from finlab.pagination import gather_limited
 from finlab.progress import Progress
 from finlab.sources import DISCOVERY_LOOKBACK
 from finlab.store import RESOLVED_SCHEMA, Store
@@ -71,33 +72,27 @@ class TaxSync:
         return [(REFUNDS, _mark(refunds, since))]
 
     async def _resolve(self, chunk: Sequence[Json], stored: set[str], progress: Progress) -> None:
-        """Resolve a batch of PaymentIntents, retrieving each new transaction as soon as its association
-        names it (two endpoints busy side by side); commit the transactions, then the resolutions."""
-        finding, fetching = asyncio.Semaphore(MAX_IN_FLIGHT), asyncio.Semaphore(MAX_IN_FLIGHT)
-        parent = resources.get(TAX)
-
-        async def fetched(tax_id: str) -> Json:
-            async with fetching:
-                return await fetch.parent_with_line_items(self.client, parent, tax_id)
-
-        async def of(intent: Json) -> tuple[Json | None, list[Json]]:
-            async with finding:
-                association = await discovery.find(self.client, intent["id"])
-            new = [t for t in discovery.committed_ids(association or {}) if t not in stored]
-            return association, list(await asyncio.gather(*(fetched(t) for t in new)))
-
-        results = await asyncio.gather(*(of(intent) for intent in chunk))
-        parents = list({obj["id"]: obj for _, found in results for obj in found}.values())
-        progress.page(len(parents), pages=len(chunk) + len(parents))
-        if parents:
-            await self.write(self.store.append, TAX, frames.build_raw(TAX, parents))
-            items = fetch.inlined_line_items(parents)
-            await self.write(self.store.append, LINE_ITEM, frames.build_raw(LINE_ITEM, items))
-            stored.update(obj["id"] for obj in parents)
-            progress.report.commits += 2
+        """Resolve a batch of PaymentIntents (`finlab.discovery.resolve`: each new transaction retrieved
+        as soon as its association names it); commit the transactions, then the resolutions."""
+        retrieve = functools.partial(fetch.parent_with_line_items, self.client, resources.get(TAX))
+        results = await discovery.resolve(self.client, [pi["id"] for pi in chunk], retrieve, stored)
+        parents = discovery.unique(results)
+        progress.page(0, pages=len(chunk))
+        await self._commit(parents, progress)
+        stored.update(obj["id"] for obj in parents)
         rows = [_row(intent, association) for intent, (association, _) in zip(chunk, results, strict=True)]
         await self.write(self.store.add_resolved, pl.DataFrame(rows, schema=RESOLVED_SCHEMA, orient="row"))
         progress.report.commits += 1
+
+    async def _commit(self, parents: Sequence[Json], progress: Progress) -> None:
+        """Append tax transactions and their inlined line items, in two commits (none if empty)."""
+        progress.page(len(parents), pages=len(parents))
+        if not parents:
+            return
+        await self.write(self.store.append, TAX, frames.build_raw(TAX, parents))
+        items = fetch.inlined_line_items(parents)
+        await self.write(self.store.append, LINE_ITEM, frames.build_raw(LINE_ITEM, items))
+        progress.report.commits += 2
 
     async def _new_intents(self, resolved: pl.DataFrame, progress: Progress) -> dict[str, Json]:
         """PaymentIntents created since the newest resolved one, and recent unsettled ones again."""
@@ -128,12 +123,7 @@ class TaxSync:
         parent = resources.get(TAX)
         for start in range(0, len(missing), self.batch):
             chunk = missing[start : start + self.batch]
-            parents = await fetch.parents_with_line_items(self.client, parent, chunk)
-            progress.page(len(parents), pages=len(parents))
-            await self.write(self.store.append, TAX, frames.build_raw(TAX, parents))
-            items = fetch.inlined_line_items(parents)
-            await self.write(self.store.append, LINE_ITEM, frames.build_raw(LINE_ITEM, items))
-            progress.report.commits += 2
+            await self._commit(await fetch.parents_with_line_items(self.client, parent, chunk), progress)
 
     def repair_line_items(self) -> None:
         """Store the line items of tax transactions committed just before a crash, from their raw JSON."""
