@@ -26,7 +26,7 @@ import httpx
 
 from finlab import errors, resources
 from finlab.body import Body, late
-from finlab.codec import Decoder, Params, encode_params, json_object
+from finlab.codec import Decoder, Params, json_object
 from finlab.policy import (
     CREATE_MARK,
     CREATE_PATH,
@@ -34,7 +34,6 @@ from finlab.policy import (
     Failure,
     RateGate,
     RequestPolicy,
-    RequestStats,
     Retry,
 )
 from finlab.settings import (
@@ -45,8 +44,6 @@ from finlab.settings import (
     RetryPolicy,
     check_api_key,
     is_loopback,
-    key_mode,
-    redact,
 )
 
 T = TypeVar("T")
@@ -358,7 +355,6 @@ class AsyncClient:
 
 __all__ = [
     "API_VERSION",
-    "DEFAULT_BASE_URL",
     "AsyncClient",
     "Client",
     "ClientConfig",
@@ -367,11 +363,6 @@ __all__ = [
     "RateGate",
     "ReadLimits",
     "RequestPolicy",
-    "RequestStats",
     "RetryPolicy",
-    "check_api_key",
-    "encode_params",
     "json_object",
-    "key_mode",
-    "redact",
 ]
