@@ -21,15 +21,7 @@ import httpx
 import polars as pl
 
 from finlab import report_runs, resources
-from finlab.arguments import (
-    Instant,
-    check_ids,
-    check_list_filters,
-    check_seconds,
-    not_stored,
-    time_window,
-    to_epoch,
-)
+from finlab.arguments import Instant, check_ids, check_list_filters, not_stored, time_window, to_epoch
 from finlab.budget import Budget
 from finlab.client import AsyncClient
 from finlab.errors import AuthenticationError, ConfigurationError
@@ -357,7 +349,6 @@ class Connection:
         Files permissions.
         """
         window = time_window(start, end) or {}
-        seconds = check_seconds(wait, "wait")
         return self._run(
             lambda client: report_runs.report_frame(
                 client,
@@ -366,7 +357,7 @@ class Connection:
                 window.get("lt"),
                 create=create,
                 timezone=timezone,
-                wait=seconds,
+                wait=wait,
             )
         )
 

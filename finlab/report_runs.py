@@ -17,6 +17,7 @@ from typing import Any
 
 import polars as pl
 
+from finlab.arguments import check_seconds
 from finlab.client import AsyncClient
 from finlab.errors import ConfigurationError, FinlabError, NotFoundError, ReportRunError
 from finlab.pagination import aiter_pages
@@ -160,6 +161,7 @@ async def report_frame(
     wait: float = WAIT,
 ) -> pl.DataFrame:
     """The report ``kind`` over ``[start, end)`` as its typed frame (see `finlab.tax_reports`)."""
+    wait = check_seconds(wait, "wait")
     span = interval(await report_type(client, kind), start, end)
     if create:
         run = await create_run(client, kind, span, timezone, wait)
