@@ -172,10 +172,12 @@ def dead_pid() -> int:
 def test_a_second_writer_is_refused_while_the_first_holds_the_lock(bucket: str) -> None:
     root = f"s3://{bucket}/finlab"
     first, second = Store(root, DEMO_ACCOUNT, False), Store(root, DEMO_ACCOUNT, False)
-    with first.writing():
-        with pytest.raises(StoreError, match=r"Another sync \(host .*, pid \d+\) is writing to s3://"):
-            with second.writing():
-                pytest.fail("two writers at once")
+    with (
+        first.writing(),
+        pytest.raises(StoreError, match=r"Another sync \(host .*, pid \d+\) is writing to s3://"),
+        second.writing(),
+    ):
+        pytest.fail("two writers at once")
     with second.writing():  # given back
         pass
 
@@ -213,11 +215,14 @@ def test_a_sync_that_lost_its_lock_stops_before_its_next_commit(
     store = Store(root, DEMO_ACCOUNT, False)
     orders = storekit.small_dataset()["climate.order"]
     frame = frames.build_raw(resources.get("climate.order"), orders)
-    with pytest.raises(StoreError, match="lost the writer's lock"), store.writing():
+    with store.writing():
         store.merge("climate.order", frame.head(2))
         hold(root, {"host": "elsewhere", "pid": 1, "token": "y", "state": "held", "at": time.time()})
-        time.sleep(0.5)  # the renewal finds the other holder's commit
-        store.merge("climate.order", frame)
+        deadline = time.monotonic() + 30
+        while not store._writer.lost and time.monotonic() < deadline:  # type: ignore[union-attr]
+            time.sleep(0.05)  # until a renewal finds the other holder's commit
+        with pytest.raises(StoreError, match="lost the writer's lock"):
+            store.merge("climate.order", frame)
     assert 2 == store.read("climate.order").height
 
 
