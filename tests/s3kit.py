@@ -3,14 +3,17 @@
 Never in-process (moto's ``ThreadedMotoServer``): deltalake holds the GIL while it waits on S3, so a
 server thread in the same interpreter cannot answer and every call hangs until it times out.
 
-The `environment` is what deltalake (and boto3, and the readers in the README) read: the endpoint,
-keys, region and ``AWS_ALLOW_HTTP`` for a plain-HTTP endpoint. `SECRET` is distinctive so that a test
-can look for it anywhere it must not be.
+The server checks every request's signature as S3 does (moto's IAM access control: its first
+`UNSIGNED` requests create a user and its key, every later one must be signed with that key), so a
+wrong secret fails as it would on AWS. `LocalS3.environment` is what deltalake (and boto3, and the
+README's readers) read: the endpoint, the key, the region and ``AWS_ALLOW_HTTP`` for plain HTTP.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import socket
 import subprocess
 import sys
@@ -18,26 +21,27 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import httpx
-
-SECRET = "finlab-s3-secret-7Hq2Lw9Xv"
-KEY_ID = "finlabtestkey"
 REGION = "us-east-1"
 STARTUP = 30.0
+#: Requests moto serves unsigned before it checks signatures: the three that make the key below.
+UNSIGNED = 3
+ALLOW_S3 = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
 
 
 @dataclass
 class LocalS3:
-    """A running moto server: its endpoint, and the buckets made so far."""
+    """A running moto server: its endpoint, the access key it accepts, and the buckets made so far."""
 
     endpoint: str
+    key_id: str
+    secret: str
     made: int = 0
 
-    def environment(self, secret: str = SECRET) -> dict[str, str]:
+    def environment(self, secret: str | None = None) -> dict[str, str]:
         return {
             "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_ACCESS_KEY_ID": KEY_ID,
-            "AWS_SECRET_ACCESS_KEY": secret,
+            "AWS_ACCESS_KEY_ID": self.key_id,
+            "AWS_SECRET_ACCESS_KEY": self.secret if secret is None else secret,
             "AWS_REGION": REGION,
             "AWS_ALLOW_HTTP": "true",
         }
@@ -48,8 +52,8 @@ class LocalS3:
         return boto3.client(
             "s3",
             endpoint_url=self.endpoint,
-            aws_access_key_id=KEY_ID,
-            aws_secret_access_key=SECRET,
+            aws_access_key_id=self.key_id,
+            aws_secret_access_key=self.secret,
             region_name=REGION,
         )
 
@@ -84,25 +88,26 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def local_s3() -> Iterator[LocalS3]:
-    """Start moto's server on a free loopback port; stop it (by its pid) when done."""
+    """Start moto's server on a free loopback port with a signed-in user; stop it (by its pid) when done."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(UNSIGNED)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     endpoint = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + STARTUP
-        while True:
+        while True:  # a bare connect: an HTTP request would count as one of the unsigned ones
             assert server.poll() is None, "moto's server exited at start"
             try:
-                httpx.get(f"{endpoint}/moto-api/", timeout=1.0)
+                socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
                 break
-            except httpx.TransportError:
+            except OSError:
                 assert time.monotonic() < deadline, "moto's server did not start"
                 time.sleep(0.1)
-        yield LocalS3(endpoint)
+        yield LocalS3(endpoint, *_user(endpoint))
     finally:
         server.terminate()
         try:
@@ -110,3 +115,16 @@ def local_s3() -> Iterator[LocalS3]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def _user(endpoint: str) -> tuple[str, str]:
+    """Make a user allowed everything on S3 (the `UNSIGNED` requests); return its key id and secret."""
+    import boto3
+
+    iam = boto3.client(
+        "iam", endpoint_url=endpoint, aws_access_key_id="x", aws_secret_access_key="x", region_name=REGION
+    )
+    iam.create_user(UserName="finlab")
+    key = iam.create_access_key(UserName="finlab")["AccessKey"]
+    iam.put_user_policy(UserName="finlab", PolicyName="s3", PolicyDocument=json.dumps(ALLOW_S3))
+    return str(key["AccessKeyId"]), str(key["SecretAccessKey"])

@@ -107,7 +107,11 @@ def test_sync_refresh_and_as_of_on_s3(bucket: str) -> None:
 
 
 def test_cli_sync_status_and_export_on_s3(
-    bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    s3: s3kit.LocalS3,
+    bucket: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     dataset = storekit.small_dataset()
     monkeypatch.setattr(finlab.demo.dataset, "default_dataset", lambda: dataset)
@@ -124,7 +128,7 @@ def test_cli_sync_status_and_export_on_s3(
     assert str(len(dataset[TRANSACTION])) == rows[TRANSACTION]
     assert_frame_equal(storekit.truth(dataset, TRANSACTION), pl.read_parquet(exported))
     for text in (out, err):
-        assert s3kit.SECRET not in text
+        assert s3.secret not in text
         assert DEMO_API_KEY not in text
 
 
@@ -136,17 +140,36 @@ def test_credentials_never_reach_the_store_or_a_message(s3: s3kit.LocalS3, bucke
     stored = s3.objects(bucket)
     assert any("/_writer/" in key for key in stored)  # the lock is there, and holds no secret either
     for key, content in stored.items():
-        for secret in (s3kit.SECRET, DEMO_API_KEY, DEMO_API_KEY[8:]):
+        for secret in (s3.secret, DEMO_API_KEY, DEMO_API_KEY[8:]):
             assert secret.encode() not in content, key
     for text in (repr(store), repr(stripe), str(store.status())):
-        assert s3kit.SECRET not in text
+        assert s3.secret not in text
     with pytest.raises(StoreError) as missing:
         connection(DemoStripe(storekit.small_dataset()), "s3://no-such-bucket/finlab").sync(progress=False)
     message = str(missing.value)
     assert "NoSuchBucket" in message
     assert "AWS_ENDPOINT_URL" in message  # what to check
-    assert s3kit.SECRET not in message
-    assert s3kit.SECRET not in repr(missing.value)
+    assert s3.secret not in message
+    assert s3.secret not in repr(missing.value)
+
+
+def test_a_wrong_secret_is_a_clear_error_without_either_secret(
+    s3: s3kit.LocalS3, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = f"s3://{bucket}/finlab"
+    server = DemoStripe(storekit.small_dataset())
+    connection(server, root).sync(["climate_orders"], progress=False)
+    wrong = "wrong" + s3.secret[5:]
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", wrong)
+    stripe = connection(server, root)
+    for attempt in (lambda: stripe.sync(progress=False), stripe.climate_orders):
+        with pytest.raises(StoreError) as refused:
+            attempt()
+        message = str(refused.value)
+        assert "SignatureDoesNotMatch" in message, message
+        for secret in (s3.secret, wrong, s3.secret[5:]):
+            assert secret not in message
+            assert secret not in repr(refused.value)
 
 
 # -- the writer's lock ---------------------------------------------------------------------------
@@ -253,7 +276,7 @@ def test_two_syncs_at_once_one_refused_the_store_exact(
     refused = [err for code, err in results if code != 0]
     assert [0, 1] == codes, results
     assert "is writing to s3://" in refused[0]
-    assert s3kit.SECRET not in refused[0]
+    assert s3.secret not in refused[0]
     assert_store_is_the_truth(root, dataset)
 
 
