@@ -87,7 +87,7 @@ class ObjectLock:
         table = self._open()
         if table is None:
             try:  # the first sync of this store creates the lock table: version 0 holds the lock
-                self._write(self.uri, "held")
+                self._write(self.uri, "held", create=True)
                 return
             except (DeltaError, OSError):
                 table = self._open()  # another sync created it at the same moment: go on as usual
@@ -133,12 +133,13 @@ class ObjectLock:
             raise OSError(msg)
         self._write(self._table, state)
 
-    def _write(self, target: str | DeltaTable, state: str) -> None:
+    def _write(self, target: str | DeltaTable, state: str, *, create: bool = False) -> None:
+        """One commit, never retried; ``create``: version 0, failing if the table exists (put-if-absent)."""
         note = json.dumps({**self.me, "state": state, "at": time.time()}, sort_keys=True)
         write_deltalake(
             target,
             pl.DataFrame(schema=_SCHEMA),
-            mode="append",
+            mode="error" if create else "append",
             storage_options=self.storage_options if isinstance(target, str) else None,
             commit_properties=CommitProperties(custom_metadata={LOCK_KEY: note}, max_commit_retries=0),
         )
