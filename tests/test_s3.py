@@ -23,6 +23,7 @@ import httpx
 import polars as pl
 import pytest
 from deltalake import CommitProperties, write_deltalake
+from deltalake.exceptions import DeltaError
 from polars.testing import assert_frame_equal
 
 import finlab.demo.dataset
@@ -203,6 +204,20 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_lock(bucket: str) 
         pytest.fail("two writers at once")
     with second.writing():  # given back
         pass
+
+
+def test_of_two_syncs_that_read_the_same_free_lock_exactly_one_takes_it(bucket: str) -> None:
+    base = f"s3://{bucket}/finlab/{DEMO_ACCOUNT}/test"
+    with store_lock.ObjectLock(base, None).held():  # creates the lock table; free again after
+        pass
+    first, second = store_lock.ObjectLock(base, None), store_lock.ObjectLock(base, None)
+    first._table, second._table = first._open(), second._open()  # both read the same free version
+    first._commit("held")
+    with pytest.raises(DeltaError):  # S3's conditional put refuses the same version twice
+        second._commit("held")
+    holder = store_lock.ObjectLock.holder(first._open())
+    assert holder is not None
+    assert (first.me["token"], "held") == (holder["token"], holder["state"])
 
 
 @pytest.mark.parametrize(
