@@ -7,6 +7,7 @@ Polars, DuckDB and Sail reading it. Sail's monthly cash flow must equal finlab's
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,8 @@ def test_the_readme_reads_the_s3_store_with_polars_duckdb_and_sail(
     dataset = storekit.small_dataset()
     monkeypatch.delenv("STRIPE_API_KEY", raising=False)
     monkeypatch.setattr(finlab.demo.dataset, "default_dataset", lambda: dataset)
+    # pyspark takes a __main__ without __file__ (an xdist worker's) for its own doctests and exits
+    monkeypatch.setattr(sys.modules["__main__"], "__file__", __file__, raising=False)
     blocks = python_blocks("## Beyond one machine")
     assert 4 == len(blocks)  # the store, Polars, DuckDB, Sail
     found: dict[str, Any] = {}
