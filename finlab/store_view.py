@@ -89,6 +89,16 @@ class StoreView:
             self.sync([unit])
         return self._frame(store, resource, as_of, where)
 
+    def scan(self, resource: str, as_of: AsOf = None) -> pl.LazyFrame:
+        """A lazy scan of a stored table (synced first if it never was); says how fresh it is."""
+        store = self.open()
+        unit = sync_unit(resources.get(resource).object)
+        if as_of is None and ((unit, "") not in store.state() or store.version(resource) is None):
+            self.sync([unit])
+        scan = store.scan(resource, as_of)
+        self._tell(store, resources.get(resource).object, as_of)
+        return scan
+
     def _frame(self, store: Store, resource: str, as_of: AsOf, where: pl.Expr | None) -> pl.DataFrame:
         frame = store.read(resource, as_of)
         self._tell(store, resources.get(resource).object, as_of)

@@ -50,12 +50,24 @@ TRANSACTION_COLUMNS = (
     "status_transitions_posted_at",
     "status_transitions_void_at",
 )
+#: What the per-day sums read of each transaction (a lazy scan reads these columns only).
+USED_COLUMNS = [
+    "account",
+    "amount",
+    "currency",
+    "status",
+    "transacted_at",
+    "status_transitions_posted_at",
+    "status_transitions_void_at",
+]
 ACCOUNT_COLUMNS = ("id", "display_name", "currency", "balance_current", "balance_as_of")
 POSTED = pl.col("status") == "posted"
 PENDING = pl.col("status") == "pending"
 
 
-def daily_flows(transactions: pl.DataFrame, accounts: pl.DataFrame, timezone: str = "UTC") -> pl.DataFrame:
+def daily_flows(
+    transactions: pl.DataFrame | pl.LazyFrame, accounts: pl.DataFrame, timezone: str = "UTC"
+) -> pl.DataFrame:
     """Flows per account, currency and local day, with each pair's ``balance_base``: `DAILY_SCHEMA`.
 
     This is all of `cash_flow`'s work per transaction; `cash_flow_from_daily` turns it into periods
@@ -64,19 +76,24 @@ def daily_flows(transactions: pl.DataFrame, accounts: pl.DataFrame, timezone: st
     that local day. Days with neither have no row. ``balance_base`` is the pair's balance before
     any transaction (``balance_current`` less those in the balance at ``balance_as_of``); null when
     unknown.
+
+    ``transactions`` may be a `pl.LazyFrame` (a scan of the store, `finlab.Connection.scan_transactions`):
+    the sums are then one lazy plan run by Polars' streaming engine, which reads only the columns
+    they need and never holds the transactions, only the per-day sums.
     """
     check_timezone(timezone)
     require_columns(transactions, TRANSACTION_COLUMNS, "a financial_connections.transaction frame")
     require_columns(accounts, ACCOUNT_COLUMNS, "a financial_connections.account frame")
-    bases = _balance_bases(transactions, accounts)
-    flows = day_sums(transactions, timezone)
-    changes = _balance_changes(transactions, timezone)
+    lazy = transactions.lazy().select(USED_COLUMNS)
     days = (
-        flows.join(changes, on=[*PAIR, "day"], how="full", coalesce=True)
+        _day_sums(lazy, timezone)
+        .join(_balance_changes(lazy, timezone), on=[*PAIR, "day"], how="full", coalesce=True)
         .with_columns(pl.col(*FLOWS, *COUNTS, "balance_change").fill_null(0))
-        .join(bases, on=PAIR, how="left")
+        .join(_balance_bases(lazy, accounts.lazy()), on=PAIR, how="left")
+        .sort(*PAIR, "day")
     )
-    return conform(days.sort(*PAIR, "day"), DAILY_SCHEMA)
+    streaming = isinstance(transactions, pl.LazyFrame)
+    return conform(days.collect(engine="streaming" if streaming else "auto"), DAILY_SCHEMA)
 
 
 def balance_at(transactions: pl.DataFrame, accounts: pl.DataFrame, at: datetime) -> pl.DataFrame:
@@ -90,7 +107,8 @@ def balance_at(transactions: pl.DataFrame, accounts: pl.DataFrame, at: datetime)
     moment = pl.lit(to_utc(at, "UTC"), UTC_DATETIME)
     inside = transactions.filter(_in_balance_at(moment)).group_by(PAIR).agg(inside=pl.col("amount").sum())
     return (
-        _balance_bases(transactions, accounts)
+        _balance_bases(transactions.lazy(), accounts.lazy())
+        .collect()
         .join(inside, on=PAIR, how="left")
         .select(*PAIR, balance=pl.col("balance_base") + pl.col("inside").fill_null(0))
         .sort(PAIR)
@@ -99,6 +117,10 @@ def balance_at(transactions: pl.DataFrame, accounts: pl.DataFrame, at: datetime)
 
 def day_sums(transactions: pl.DataFrame, timezone: str) -> pl.DataFrame:
     """Posted and pending flows and counts per account, currency and local ``day`` (void ones left out)."""
+    return _day_sums(transactions.lazy(), timezone).collect()
+
+
+def _day_sums(transactions: pl.LazyFrame, timezone: str) -> pl.LazyFrame:
     amount = pl.col("amount")
     counted = transactions.filter(POSTED | PENDING)
     return counted.group_by(*PAIR, period_start("transacted_at", "day", timezone).alias("day")).agg(
@@ -128,7 +150,7 @@ def _in_balance_at(moment: pl.Expr) -> pl.Expr:
     return (entered <= moment) & (left.is_null() | (left > moment) | (left < entered))
 
 
-def _balance_changes(transactions: pl.DataFrame, timezone: str) -> pl.DataFrame:
+def _balance_changes(transactions: pl.LazyFrame, timezone: str) -> pl.LazyFrame:
     """Per account, currency and local ``day``: amounts that entered the balance less those that left."""
     events = pl.concat(
         [
@@ -142,7 +164,7 @@ def _balance_changes(transactions: pl.DataFrame, timezone: str) -> pl.DataFrame:
     return events.group_by(*PAIR, day).agg(balance_change=pl.col("change").sum())
 
 
-def _balance_bases(transactions: pl.DataFrame, accounts: pl.DataFrame) -> pl.DataFrame:
+def _balance_bases(transactions: pl.LazyFrame, accounts: pl.LazyFrame) -> pl.LazyFrame:
     """Balance before any transaction per account and currency (null when unknown)."""
     balances = accounts.select(
         pl.col("id").alias("account"), "currency", "balance_current", "balance_as_of"
