@@ -136,8 +136,9 @@ def run_child(phase: str, url: str, store: str) -> dict[str, Any]:
     return figures
 
 
-def measure(rows: int, root: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Sync ``rows`` transactions into a fresh store under ``root``, then open the dashboard over it."""
+def measure(rows: int, root: Path, *, reuse: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Sync ``rows`` transactions into a fresh store under ``root`` (``reuse``: the one already there, if
+    any), then open the dashboard over it."""
     command = [sys.executable, __file__, "--serve", str(rows)]
     child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert child.stdin is not None
@@ -145,10 +146,13 @@ def measure(rows: int, root: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     url = child.stdout.readline().strip()
     store = str(root / f"n{rows}")
     try:
-        sync = run_child("sync", url, store)
-        child.stdin.write("stats\n")
-        child.stdin.flush()
-        sync["requests"] = sum(json.loads(child.stdout.readline()).values())
+        if reuse and Path(store).exists():
+            sync = {"reused": True}
+        else:
+            sync = run_child("sync", url, store)
+            child.stdin.write("stats\n")
+            child.stdin.flush()
+            sync["requests"] = sum(json.loads(child.stdout.readline()).values())
         view = run_child("dashboard", url, store)
     finally:
         child.stdin.close()
@@ -160,6 +164,21 @@ def measure(rows: int, root: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def report(rows: int, sync: dict[str, Any], view: dict[str, Any]) -> None:
     print(f"\n{rows:,} transactions")
+    if sync.get("reused"):
+        print(f"  sync: the store kept from an earlier run ({sync['store_mb']:,.0f} MB)")
+    else:
+        _sync_rows(sync)
+    _dashboard_rows(view)
+    synced = "reused" if sync.get("reused") else f"{sync['seconds']:.0f} s, peak {sync['peak']:,.0f} MB"
+    print(
+        f"SUMMARY scale n={rows}: sync {synced}; dashboard first view {view['first']:.1f} s, "
+        f"peak {view['peak']:,.0f} MB, slowest control change {view['slowest_ms']:.0f} ms, "
+        f"chart {view['chart_kb']:.0f} KB",
+        flush=True,
+    )
+
+
+def _sync_rows(sync: dict[str, Any]) -> None:
     common.row("sync", "seconds", "requests", "rows", "peak MB", "over start MB", "store MB")
     common.row(
         "",
@@ -170,6 +189,9 @@ def report(rows: int, sync: dict[str, Any], view: dict[str, Any]) -> None:
         f"{sync['over']:,.0f}",
         f"{sync['store_mb']:,.0f}",
     )
+
+
+def _dashboard_rows(view: dict[str, Any]) -> None:
     figures = {
         "first view s": view["first"],
         "peak MB": view["peak"],
@@ -187,19 +209,13 @@ def report(rows: int, sync: dict[str, Any], view: dict[str, Any]) -> None:
         f"  control changes: median {view['median_ms']:.0f} ms; peak after the first view "
         f"{view['peak_first']:,.0f} MB; a new timezone (re-sums the store) {view['new_zone']:.1f} s"
     )
-    print(
-        f"SUMMARY scale n={rows}: sync {sync['seconds']:.0f} s, {sync['requests']:,.0f} requests, "
-        f"peak {sync['peak']:,.0f} MB; dashboard first view {view['first']:.1f} s, "
-        f"peak {view['peak']:,.0f} MB, slowest control change {view['slowest_ms']:.0f} ms, "
-        f"chart {view['chart_kb']:.0f} KB",
-        flush=True,
-    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000_000], help="FC transactions")
     parser.add_argument("--keep", type=Path, help="keep the stores in this directory")
+    parser.add_argument("--reuse", action="store_true", help="with --keep: open a kept store, no sync")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child", choices=("sync", "dashboard"), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -216,7 +232,7 @@ def main() -> None:
     try:
         for rows in args.rows:
             print(common.machine_load(), flush=True)
-            report(rows, *measure(rows, root))
+            report(rows, *measure(rows, root, reuse=args.reuse and args.keep is not None))
         print(common.machine_load())
     finally:
         if args.keep is None:

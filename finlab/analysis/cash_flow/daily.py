@@ -77,23 +77,77 @@ def daily_flows(
     any transaction (``balance_current`` less those in the balance at ``balance_as_of``); null when
     unknown.
 
-    ``transactions`` may be a `pl.LazyFrame` (a scan of the store, `finlab.Connection.scan_transactions`):
-    the sums are then one lazy plan run by Polars' streaming engine, which reads only the columns
-    they need and never holds the transactions, only the per-day sums.
+    ``transactions`` may be a `pl.LazyFrame` (a scan of the store, `finlab.Connection.scan_transactions`),
+    run on Polars' streaming engine. Either way the transactions are read in one pass that keeps only
+    sums per account, currency, status, sign and local day (`_groups`); the rest works on those.
     """
     check_timezone(timezone)
     require_columns(transactions, TRANSACTION_COLUMNS, "a financial_connections.transaction frame")
     require_columns(accounts, ACCOUNT_COLUMNS, "a financial_connections.account frame")
-    lazy = transactions.lazy().select(USED_COLUMNS)
+    balances = _balances(accounts.lazy())
+    streaming = isinstance(transactions, pl.LazyFrame)
+    plan = _groups(transactions.lazy(), balances, timezone)
+    groups = plan.collect(engine="streaming" if streaming else "auto").lazy()
+    amount, count, sign = pl.col("amount"), pl.col("count"), pl.col("sign")
+    flows = (
+        groups.filter(POSTED | PENDING)
+        .group_by(*PAIR, "day")
+        .agg(
+            inflow=amount.filter(POSTED & (sign > 0)).sum(),
+            outflow=amount.filter(POSTED & (sign < 0)).sum(),
+            net=amount.filter(POSTED).sum(),
+            pending_net=amount.filter(PENDING).sum(),
+            transaction_count=count.filter(POSTED).sum(),
+            pending_count=count.filter(PENDING).sum(),
+        )
+    )
+    events = [groups.select(*PAIR, day=column, change=change) for column, change in _EVENTS]
+    changes = (
+        pl.concat(events)
+        .filter(pl.col("day").is_not_null())
+        .group_by(*PAIR, "day")
+        .agg(balance_change=pl.col("change").sum())
+    )
+    through = groups.filter("inside").group_by(PAIR).agg(through=amount.sum())
     days = (
-        _day_sums(lazy, timezone)
-        .join(_balance_changes(lazy, timezone), on=[*PAIR, "day"], how="full", coalesce=True)
+        flows.join(changes, on=[*PAIR, "day"], how="full", coalesce=True)
         .with_columns(pl.col(*FLOWS, *COUNTS, "balance_change").fill_null(0))
-        .join(_balance_bases(lazy, accounts.lazy()), on=PAIR, how="left")
+        .join(_bases(balances, through), on=PAIR, how="left")
         .sort(*PAIR, "day")
     )
-    streaming = isinstance(transactions, pl.LazyFrame)
-    return conform(days.collect(engine="streaming" if streaming else "auto"), DAILY_SCHEMA)
+    return conform(days.collect(), DAILY_SCHEMA)
+
+
+#: Balance events of `_groups`: each entering amount on its day, each leaving one negated on its own.
+_EVENTS = ((pl.col("entered_day"), pl.col("amount")), (pl.col("left_day"), -pl.col("amount")))
+
+
+def _groups(transactions: pl.LazyFrame, balances: pl.LazyFrame, timezone: str) -> pl.LazyFrame:
+    """The one pass over the transactions: ``amount`` sums and ``count`` per account, currency,
+    status, sign, local day made (``day``), entered and left the balance, and whether ``inside`` the
+    balance at the pair's ``balance_as_of``. Integer sums, so every later sum is exact."""
+    entered, left = _entered(), _left()
+    leaves = entered.is_not_null() & (left >= entered)
+    return (
+        transactions.select(USED_COLUMNS)
+        .join(balances.select(*PAIR, "balance_as_of"), on=PAIR, how="left")
+        .with_columns(
+            entered=entered,
+            left=pl.when(leaves).then(left),
+            inside=_in_balance_at(pl.col("balance_as_of")).fill_null(value=False),
+            sign=pl.col("amount").sign(),
+        )
+        .group_by(
+            *PAIR,
+            "status",
+            "sign",
+            "inside",
+            period_start("transacted_at", "day", timezone).alias("day"),
+            period_start("entered", "day", timezone).alias("entered_day"),
+            period_start("left", "day", timezone).alias("left_day"),
+        )
+        .agg(amount=pl.col("amount").sum(), count=pl.len().cast(pl.Int64))
+    )
 
 
 def balance_at(transactions: pl.DataFrame, accounts: pl.DataFrame, at: datetime) -> pl.DataFrame:
@@ -150,31 +204,28 @@ def _in_balance_at(moment: pl.Expr) -> pl.Expr:
     return (entered <= moment) & (left.is_null() | (left > moment) | (left < entered))
 
 
-def _balance_changes(transactions: pl.LazyFrame, timezone: str) -> pl.LazyFrame:
-    """Per account, currency and local ``day``: amounts that entered the balance less those that left."""
-    events = pl.concat(
-        [
-            transactions.select(*PAIR, at=_entered(), change=pl.col("amount")),
-            transactions.filter(_entered().is_not_null() & (_left() >= _entered())).select(
-                *PAIR, at=_left(), change=-pl.col("amount")
-            ),
-        ]
-    ).filter(pl.col("at").is_not_null())
-    day = period_start("at", "day", timezone).alias("day")
-    return events.group_by(*PAIR, day).agg(balance_change=pl.col("change").sum())
+def _balances(accounts: pl.LazyFrame) -> pl.LazyFrame:
+    """Each account and currency's ``balance_current`` and ``balance_as_of`` (the first row of a pair)."""
+    return accounts.select(
+        pl.col("id").alias("account"), "currency", "balance_current", "balance_as_of"
+    ).unique(subset=PAIR, keep="first", maintain_order=True)
+
+
+def _bases(balances: pl.LazyFrame, through: pl.LazyFrame) -> pl.LazyFrame:
+    """``balance_base``: ``balance_current`` less what was ``through`` it at ``balance_as_of`` (null when
+    unknown)."""
+    known = pl.col("balance_as_of").is_not_null()
+    return balances.join(through, on=PAIR, how="left").select(
+        *PAIR, balance_base=pl.when(known).then(pl.col("balance_current") - pl.col("through").fill_null(0))
+    )
 
 
 def _balance_bases(transactions: pl.LazyFrame, accounts: pl.LazyFrame) -> pl.LazyFrame:
     """Balance before any transaction per account and currency (null when unknown)."""
-    balances = accounts.select(
-        pl.col("id").alias("account"), "currency", "balance_current", "balance_as_of"
-    ).unique(subset=PAIR, keep="first", maintain_order=True)
-    through_as_of = (
+    balances = _balances(accounts)
+    through = (
         transactions.join(balances, on=PAIR, how="inner")
         .group_by(PAIR)
         .agg(through=pl.col("amount").filter(_in_balance_at(pl.col("balance_as_of"))).sum())
     )
-    known = pl.col("balance_as_of").is_not_null()
-    return balances.join(through_as_of, on=PAIR, how="left").select(
-        *PAIR, balance_base=pl.when(known).then(pl.col("balance_current") - pl.col("through").fill_null(0))
-    )
+    return _bases(balances, through)
