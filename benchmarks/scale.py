@@ -58,14 +58,16 @@ class CountedStripe(DemoStripe):
 
 
 def serve_platform(rows: int) -> None:
-    """The server process: print the URL, answer each ``stats`` line with the counts, stop at EOF."""
+    """The server process: print the URL, answer each ``stats`` line with the answers by status and its
+    own peak memory, stop at EOF."""
     platform = SyntheticPlatform(transactions=rows)
     stripe = CountedStripe(platform.dataset(), api_keys={common.LIVE_KEY: None}, listings=platform.listings())
     with serve(stripe) as loopback:
         print(loopback.url, flush=True)
         for line in sys.stdin:
             if line.strip() == "stats":
-                print(json.dumps(dict(stripe.answered)), flush=True)
+                counts = {"answered": dict(stripe.answered), "peak": common.peak_rss_mb()}
+                print(json.dumps(counts), flush=True)
 
 
 def connect(url: str, store: str) -> finlab.Connection:
@@ -90,7 +92,9 @@ def dashboard_child(url: str, store: str) -> dict[str, Any]:
 
     connection = connect(url, store)
     connection.open_store()  # asks the server which account once: not part of the first view
+    cpu = common.cpu_seconds()
     dashboard, first = common.timed(lambda: CashFlowDashboard.from_connection(connection))
+    first_cpu = common.cpu_seconds() - cpu
     peak_first = common.peak_rss_mb()
     controls, flows = dashboard.controls, dashboard.flows
     last = flows.get_column("period_end").max() - timedelta(days=1)  # type: ignore[operator]
@@ -104,11 +108,13 @@ def dashboard_child(url: str, store: str) -> dict[str, Any]:
         "pending off": (controls.include_pending, False),
         "one currency": (controls.currency, flows.get_column("currency")[0]),
     }
-    times, biggest, each = [], payload_kb(dashboard), {}
+    times, cpus, biggest, each = [], [], payload_kb(dashboard), {}
     for name, (widget, value) in changes.items():
         before, mine = widget.value, []
         for _ in range(REPEATS):
+            cpu = common.cpu_seconds()
             mine.append(change(widget, value) * 1000)
+            cpus.append((common.cpu_seconds() - cpu) * 1000)
             biggest = max(biggest, payload_kb(dashboard))
             change(widget, before)
         times += mine
@@ -121,6 +127,9 @@ def dashboard_child(url: str, store: str) -> dict[str, Any]:
         "first": first,
         "peak_first": peak_first,
         "median_ms": statistics.median(times),
+        "cpu_median_ms": statistics.median(cpus),
+        "cpu_slowest_ms": max(cpus),
+        "first_cpu": first_cpu,
         "slowest_ms": max(times),
         "chart_kb": biggest,
         "new_zone": zone,
@@ -152,7 +161,8 @@ def measure(rows: int, root: Path, *, reuse: bool) -> tuple[dict[str, Any], dict
             sync = run_child("sync", url, store)
             child.stdin.write("stats\n")
             child.stdin.flush()
-            sync["requests"] = sum(json.loads(child.stdout.readline()).values())
+            counts = json.loads(child.stdout.readline())
+            sync["requests"], sync["server_peak"] = sum(counts["answered"].values()), counts["peak"]
         view = run_child("dashboard", url, store)
     finally:
         child.stdin.close()
@@ -179,7 +189,7 @@ def report(rows: int, sync: dict[str, Any], view: dict[str, Any]) -> None:
 
 
 def _sync_rows(sync: dict[str, Any]) -> None:
-    common.row("sync", "seconds", "requests", "rows", "peak MB", "over start MB", "store MB")
+    common.row("sync", "seconds", "requests", "rows", "peak MB", "over start MB", "store MB", "server MB")
     common.row(
         "",
         f"{sync['seconds']:.1f}",
@@ -188,6 +198,7 @@ def _sync_rows(sync: dict[str, Any]) -> None:
         f"{sync['peak']:,.0f}",
         f"{sync['over']:,.0f}",
         f"{sync['store_mb']:,.0f}",
+        f"{sync['server_peak']:,.0f}",
     )
 
 
@@ -204,6 +215,10 @@ def _dashboard_rows(view: dict[str, Any]) -> None:
         common.row(name, f"{value:,.1f}", f"<= {TARGETS[name]:,.0f}", met)
     print(
         "  control changes, median/slowest ms: " + ", ".join(f"{k} {v}" for k, v in view["changes"].items())
+    )
+    print(
+        f"  CPU time (all threads; less skewed by other work): first view {view['first_cpu']:.1f} s, "
+        f"control changes median {view['cpu_median_ms']:.0f} ms, slowest {view['cpu_slowest_ms']:.0f} ms"
     )
     print(
         f"  control changes: median {view['median_ms']:.0f} ms; peak after the first view "
