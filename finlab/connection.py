@@ -271,15 +271,8 @@ class Connection:
         return self._source(TRANSACTION, as_of).transactions(accounts, window, max_objects)
 
     def scan_transactions(self, *, as_of: AsOf = None) -> pl.LazyFrame:
-        """Every Financial Connections transaction as a `pl.LazyFrame`, for sums over more rows than fit.
-
-        With a store it is a lazy scan of the stored table (synced first if it never was): nothing is
-        read until it is collected, and then only the columns the plan uses. Without one it is
-        `transactions` made lazy. Rows are not sorted.
-
-        >>> scan = stripe.scan_transactions()  # doctest: +SKIP
-        >>> scan.group_by("currency").agg(pl.col("amount").sum()).collect()  # doctest: +SKIP
-        """
+        """Every FC transaction as a `pl.LazyFrame` (unsorted): with a store a lazy scan of its table
+        (synced first if it never was) that reads only what a plan uses; else `transactions`, lazy."""
         if self._local is None:
             return self.transactions(as_of=as_of).lazy()
         return self._local.scan(TRANSACTION, as_of)

@@ -88,8 +88,28 @@ def daily_flows(
     streaming = isinstance(transactions, pl.LazyFrame)
     plan = _groups(transactions.lazy(), balances, timezone)
     groups = plan.collect(engine="streaming" if streaming else "auto").lazy()
+    events = [groups.select(*PAIR, day=column, change=change) for column, change in _EVENTS]
+    changes = (
+        pl.concat(events)
+        .filter(pl.col("day").is_not_null())
+        .group_by(*PAIR, "day")
+        .agg(balance_change=pl.col("change").sum())
+    )
+    through = groups.filter("inside").group_by(PAIR).agg(through=pl.col("amount").sum())
+    days = (
+        _flows(groups)
+        .join(changes, on=[*PAIR, "day"], how="full", coalesce=True)
+        .with_columns(pl.col(*FLOWS, *COUNTS, "balance_change").fill_null(0))
+        .join(_bases(balances, through), on=PAIR, how="left")
+        .sort(*PAIR, "day")
+    )
+    return conform(days.collect(), DAILY_SCHEMA)
+
+
+def _flows(groups: pl.LazyFrame) -> pl.LazyFrame:
+    """Posted and pending flows and counts per account, currency and local ``day``, from `_groups`."""
     amount, count, sign = pl.col("amount"), pl.col("count"), pl.col("sign")
-    flows = (
+    return (
         groups.filter(POSTED | PENDING)
         .group_by(*PAIR, "day")
         .agg(
@@ -101,21 +121,6 @@ def daily_flows(
             pending_count=count.filter(PENDING).sum(),
         )
     )
-    events = [groups.select(*PAIR, day=column, change=change) for column, change in _EVENTS]
-    changes = (
-        pl.concat(events)
-        .filter(pl.col("day").is_not_null())
-        .group_by(*PAIR, "day")
-        .agg(balance_change=pl.col("change").sum())
-    )
-    through = groups.filter("inside").group_by(PAIR).agg(through=amount.sum())
-    days = (
-        flows.join(changes, on=[*PAIR, "day"], how="full", coalesce=True)
-        .with_columns(pl.col(*FLOWS, *COUNTS, "balance_change").fill_null(0))
-        .join(_bases(balances, through), on=PAIR, how="left")
-        .sort(*PAIR, "day")
-    )
-    return conform(days.collect(), DAILY_SCHEMA)
 
 
 #: Balance events of `_groups`: each entering amount on its day, each leaving one negated on its own.
