@@ -74,10 +74,10 @@ def connect(url: str, store: str) -> finlab.Connection:
     return finlab.connect(common.LIVE_KEY, base_url=url, budget=Budget(None, None), store=store)
 
 
-def sync_child(url: str, store: str) -> dict[str, float]:
+def sync_child(url: str, store: str, batch: int) -> dict[str, float]:
     connection = connect(url, store)
     baseline = common.peak_rss_mb()
-    _, seconds = common.timed(lambda: connection.sync(["transactions"], progress=False))
+    _, seconds = common.timed(lambda: connection.sync(["transactions"], progress=False, batch_pages=batch))
     opened = connection.open_store()
     assert opened is not None
     rows = next(t.rows for t in opened.status() if t.resource == common.TRANSACTION)
@@ -138,14 +138,15 @@ def dashboard_child(url: str, store: str) -> dict[str, Any]:
     }
 
 
-def run_child(phase: str, url: str, store: str) -> dict[str, Any]:
+def run_child(phase: str, url: str, store: str, batch: int) -> dict[str, Any]:
     command = [sys.executable, __file__, "--child", phase, "--url", url, "--store", store]
+    command += ["--batch-pages", str(batch)]
     lines = subprocess.run(command, check=True, capture_output=True, text=True).stdout.splitlines()
     figures: dict[str, Any] = json.loads(lines[-1])
     return figures
 
 
-def measure(rows: int, root: Path, *, reuse: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+def measure(rows: int, root: Path, *, reuse: bool, batch: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """Sync ``rows`` transactions into a fresh store under ``root`` (``reuse``: the one already there, if
     any), then open the dashboard over it."""
     command = [sys.executable, __file__, "--serve", str(rows)]
@@ -158,12 +159,12 @@ def measure(rows: int, root: Path, *, reuse: bool) -> tuple[dict[str, Any], dict
         if reuse and Path(store).exists():
             sync = {"reused": True}
         else:
-            sync = run_child("sync", url, store)
+            sync = run_child("sync", url, store, batch)
             child.stdin.write("stats\n")
             child.stdin.flush()
             counts = json.loads(child.stdout.readline())
             sync["requests"], sync["server_peak"] = sum(counts["answered"].values()), counts["peak"]
-        view = run_child("dashboard", url, store)
+        view = run_child("dashboard", url, store, batch)
     finally:
         child.stdin.close()
         child.wait(timeout=30)
@@ -231,6 +232,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000_000], help="FC transactions")
     parser.add_argument("--keep", type=Path, help="keep the stores in this directory")
     parser.add_argument("--reuse", action="store_true", help="with --keep: open a kept store, no sync")
+    parser.add_argument("--batch-pages", type=int, default=10, help="pages per Delta commit (default 10)")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child", choices=("sync", "dashboard"), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -240,14 +242,18 @@ def main() -> None:
         serve_platform(args.serve)
         return
     if args.child:
-        job = sync_child if args.child == "sync" else dashboard_child
-        print(json.dumps(job(args.url, args.store)), flush=True)
+        if args.child == "sync":
+            figures = sync_child(args.url, args.store, args.batch_pages)
+        else:
+            figures = dashboard_child(args.url, args.store)
+        print(json.dumps(figures), flush=True)
         return
     root = args.keep or Path(tempfile.mkdtemp(prefix="finlab-scale-"))
     try:
         for rows in args.rows:
             print(common.machine_load(), flush=True)
-            report(rows, *measure(rows, root, reuse=args.reuse and args.keep is not None))
+            reuse = args.reuse and args.keep is not None
+            report(rows, *measure(rows, root, reuse=reuse, batch=args.batch_pages))
         print(common.machine_load())
     finally:
         if args.keep is None:

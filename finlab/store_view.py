@@ -69,13 +69,15 @@ class StoreView:
             self._store = Store(self.root, account, self._livemode)
         return self._store
 
-    def sync(self, names: str | Iterable[str] | None = None, *, progress: bool = True) -> SyncReport:
+    def sync(
+        self, names: str | Iterable[str] | None = None, *, progress: bool = True, batch_pages: int = 10
+    ) -> SyncReport:
         """Fetch what changed into the store (see the module docstring) and report what was done."""
         store = self.open()
         chosen = units(names)
 
         async def job(client: AsyncClient) -> SyncReport:
-            syncer = Syncer(client, store, progress=progress)
+            syncer = Syncer(client, store, progress=progress, batch_pages=batch_pages)
             return await syncer.run(chosen)
 
         with store.writing():
