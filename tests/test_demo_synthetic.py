@@ -86,7 +86,8 @@ def test_each_fc_account_belongs_to_one_connected_account() -> None:
 def test_a_store_sync_keeps_every_transaction(tmp_path: Path) -> None:
     platform = SyntheticPlatform(transactions=3_000, connected_accounts=1, fc_accounts=3)
     stripe = connection(platform, store=tmp_path)
-    report = stripe.sync(["transactions"], progress=False)
-    assert 3_000 == sum(t.fetched for t in report.units if t.resource == TRANSACTION)
+    report = stripe.sync(["transactions"], progress=False, batch_pages=100)
+    (unit,) = [t for t in report.units if t.resource == TRANSACTION]
+    assert (3_000, 3) == (unit.fetched, unit.commits)  # one commit per FC account: all its pages
     stored = stripe.transactions()
     assert_frame_equal(connection(platform).transactions().sort("id"), stored.sort("id"))
