@@ -198,17 +198,19 @@ class Connection:
         asks Stripe which account the key reads (``GET /v1/account``), unless ``stripe_account`` says."""
         return None if self._local is None else self._local.open()
 
-    def sync(self, resources: str | Iterable[str] | None = None, *, progress: bool = True) -> SyncReport:
+    def sync(
+        self, resources: str | Iterable[str] | None = None, *, progress: bool = True, batch_pages: int = 10
+    ) -> SyncReport:
         """Fetch what changed since the last sync into the store (all stored resources by default).
 
         Without a store this sets one up at ``FINLAB_STORE`` or ``~/.finlab``, and later calls read from
-        it. Progress shows as a notebook bar in Jupyter (tqdm.auto).
-        """
+        it. Progress shows as a notebook bar in Jupyter (tqdm.auto). Every ``batch_pages`` pages of a
+        list are one commit (more: fewer commits for a first sync of millions, more pages held)."""
         if self._local is None:
             from finlab.store import default_root
 
             self._local = self._store_view(default_root())
-        return self._local.sync(resources, progress=progress)
+        return self._local.sync(resources, progress=progress, batch_pages=batch_pages)
 
     def _store_view(self, root: str) -> StoreView:
         from finlab.store_view import StoreView
@@ -269,6 +271,13 @@ class Connection:
         window = time_window(start, end)
         accounts = None if account is None else check_ids(account, "fca_", "Financial Connections account")
         return self._source(TRANSACTION, as_of).transactions(accounts, window, max_objects)
+
+    def scan_transactions(self, *, as_of: AsOf = None) -> pl.LazyFrame:
+        """Every FC transaction as a `pl.LazyFrame` (unsorted): with a store a lazy scan of its table
+        (synced first if it never was) that reads only what a plan uses; else `transactions`, lazy."""
+        if self._local is None:
+            return self.transactions(as_of=as_of).lazy()
+        return self._local.scan(TRANSACTION, as_of)
 
     # -- Stripe Tax -----------------------------------------------------------------------------
 

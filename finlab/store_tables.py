@@ -152,6 +152,29 @@ class DeltaTables:
                 raise self._corrupt(self._uri(name), exc) from None
         return self._frame(table, name, columns)
 
+    def scan(self, resource: str, as_of: AsOf = None) -> pl.LazyFrame:
+        """The stored rows of ``resource`` as a lazy scan of its table (typed columns, unsorted), now or
+        ``as_of``: nothing is read until it is collected, then only what the plan needs.
+
+        When the stored columns differ from finlab's current schema it is `read` (rebuilt from ``raw``).
+        """
+        res = self._resource(resource)
+        table = self._open(res.object)
+        at = parse_as_of(as_of)
+        version = None if table is None or at is None else self._version_at(table, res.object, at)
+        if table is None or (at is not None and version is None):
+            return self.read(res.object, as_of).lazy()
+        try:
+            if version is not None:
+                table.load_as_version(version)
+            scan = pl.scan_delta(table).drop(frames.RAW_COLUMN)
+            schema = scan.collect_schema()
+        except (DeltaError, OSError, pl.exceptions.PolarsError) as exc:
+            raise self._corrupt(self._uri(res.object), exc) from None
+        if list(schema.items()) != list(res.schema.items()):
+            return self.read(res.object, as_of).lazy()
+        return scan
+
     def _version_at(self, table: DeltaTable, name: str, at: int | datetime) -> int | None:
         """The version ``at`` names; for a time, the last commit at or before it (None: none yet)."""
         latest = int(table.version())

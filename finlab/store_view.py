@@ -69,13 +69,15 @@ class StoreView:
             self._store = Store(self.root, account, self._livemode)
         return self._store
 
-    def sync(self, names: str | Iterable[str] | None = None, *, progress: bool = True) -> SyncReport:
+    def sync(
+        self, names: str | Iterable[str] | None = None, *, progress: bool = True, batch_pages: int = 10
+    ) -> SyncReport:
         """Fetch what changed into the store (see the module docstring) and report what was done."""
         store = self.open()
         chosen = units(names)
 
         async def job(client: AsyncClient) -> SyncReport:
-            syncer = Syncer(client, store, progress=progress)
+            syncer = Syncer(client, store, progress=progress, batch_pages=batch_pages)
             return await syncer.run(chosen)
 
         with store.writing():
@@ -88,6 +90,16 @@ class StoreView:
         if as_of is None and ((unit, "") not in store.state() or store.version(resource) is None):
             self.sync([unit])
         return self._frame(store, resource, as_of, where)
+
+    def scan(self, resource: str, as_of: AsOf = None) -> pl.LazyFrame:
+        """A lazy scan of a stored table (synced first if it never was); says how fresh it is."""
+        store = self.open()
+        unit = sync_unit(resources.get(resource).object)
+        if as_of is None and ((unit, "") not in store.state() or store.version(resource) is None):
+            self.sync([unit])
+        scan = store.scan(resource, as_of)
+        self._tell(store, resources.get(resource).object, as_of)
+        return scan
 
     def _frame(self, store: Store, resource: str, as_of: AsOf, where: pl.Expr | None) -> pl.DataFrame:
         frame = store.read(resource, as_of)

@@ -396,13 +396,38 @@ class Guarded:
         return getattr(self._connection, name)
 
 
+def test_cash_flow_over_a_store_scans_it_and_shows_the_same_numbers(
+    bank: dict[str, pl.DataFrame], tmp_path: Path
+) -> None:
+    stored = finlab.connect(demo=True, store=tmp_path)
+    stored.sync(["transactions"], progress=False)
+    scanned = CashFlowDashboard.from_connection(stored)
+    assert isinstance(scanned.transactions, pl.LazyFrame)  # the store's files, never loaded whole
+    plan = scanned.transactions.select("currency").explain()
+    assert "Parquet SCAN" in plan
+    assert "PROJECT 1/" in plan  # a scan reads the columns a plan uses, never the raw JSON
+    loaded = cash_dashboard(bank)
+    changes = [("timezone", "Europe/Paris"), ("granularity", "day"), ("include_pending", False)]
+    for name, value in [(None, None), *changes]:
+        if name is not None:
+            getattr(scanned.controls, name).value = value
+            getattr(loaded.controls, name).value = value
+        assert loaded.flows.equals(scanned.flows)
+        assert loaded.kpis == scanned.kpis
+        assert loaded.chart.to_dict() == scanned.chart.to_dict()
+    assert loaded.controls.currency.options == scanned.controls.currency.options
+    points = scanned.chart.to_dict()["datasets"]
+    days = scanned.flows.select("currency", "period_start").n_unique()
+    assert days == sum(len(rows) for rows in points.values())  # one point per currency and day
+
+
 def test_control_changes_never_fetch(stripe: Connection) -> None:
     guarded = Guarded(stripe)
     cash = CashFlowDashboard.from_connection(guarded)  # type: ignore[arg-type]
     taxes = TaxLiabilityDashboard.from_connection(guarded, now=NOW)  # type: ignore[arg-type]
     carbon = CarbonDashboard.from_connection(guarded)  # type: ignore[arg-type]
     assert {
-        "transactions",
+        "scan_transactions",
         "accounts",
         "tax_line_items",
         "tax_transactions",

@@ -141,6 +141,18 @@ def test_as_of_a_version_or_a_time(store: Store, orders: list[dict[str, object]]
     assert_frame_equal(frames.empty(ORDER), store.read(ORDER, as_of=between - timedelta(days=1)))
 
 
+def test_a_scan_is_lazy_and_reads_what_read_reads(store: Store, orders: list[dict[str, object]]) -> None:
+    order = resources.get(ORDER)
+    assert_frame_equal(frames.empty(ORDER), store.scan(ORDER).collect())
+    write(store, ORDER, orders[:5])
+    write(store, ORDER, [{**orders[0], "status": "canceled"}, *orders[5:9]])
+    scan = store.scan(ORDER)
+    assert isinstance(scan, pl.LazyFrame)
+    assert "Parquet SCAN" in scan.select("id").explain()  # the files, not rows in memory
+    assert_frame_equal(store.read(ORDER), sort(order, scan.collect()))
+    assert_frame_equal(store.read(ORDER, as_of=0), sort(order, store.scan(ORDER, as_of=0).collect()))
+
+
 def test_as_of_refuses_what_cannot_be(store: Store, orders: list[dict[str, object]]) -> None:
     with pytest.raises(StoreError, match=r"Nothing of climate\.order is stored"):
         store.read(ORDER, as_of=0)
@@ -164,6 +176,7 @@ def test_an_old_schema_is_rebuilt_from_raw(store: Store, orders: list[dict[str, 
         store.append(ORDER, old)
     expected = sort(resources.get(ORDER), frames.build(ORDER, orders))
     assert_frame_equal(expected, store.read(ORDER))  # on the fly
+    assert_frame_equal(expected, sort(resources.get(ORDER), store.scan(ORDER).collect()))  # a scan too
     assert 1 == store.reparse(ORDER)
     assert store.reparse(ORDER) is None
     assert_frame_equal(expected, store.read(ORDER))

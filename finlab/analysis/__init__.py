@@ -154,9 +154,10 @@ def conform(frame: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
     return frame.select([pl.col(name).cast(dtype) for name, dtype in schema.items()])
 
 
-def require_columns(frame: pl.DataFrame, columns: Iterable[str], what: str) -> None:
+def require_columns(frame: pl.DataFrame | pl.LazyFrame, columns: Iterable[str], what: str) -> None:
     """Raise `ConfigurationError` naming the missing columns when ``frame`` is not ``what``."""
-    missing = [name for name in columns if name not in frame.columns]
+    names = frame.collect_schema().names()
+    missing = [name for name in columns if name not in names]
     if missing:
         msg = f"Expected {what}, but the frame lacks the columns {', '.join(missing)}."
         raise ConfigurationError(msg)

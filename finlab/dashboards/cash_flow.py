@@ -152,6 +152,14 @@ def _view(
     )
 
 
+def _currencies(transactions: pl.DataFrame | pl.LazyFrame) -> list[str]:
+    """The transactions' currencies (a scan reads that column only)."""
+    if isinstance(transactions, pl.DataFrame):
+        return transactions.get_column("currency").unique().to_list()
+    found = transactions.select(pl.col("currency").unique()).collect(engine="streaming")
+    return found.get_column("currency").to_list()
+
+
 def _closing_balances(flows: pl.DataFrame) -> dict[str, Decimal]:
     """Balance at the end of the last period, summed over accounts per currency (unknown: left out)."""
     last = flows.filter(pl.col("period_start") == pl.col("period_start").max())
@@ -171,7 +179,9 @@ class CashFlowDashboard(Dashboard[CashFlowControls]):
     transactions, accounts
         ``financial_connections.transaction`` and ``.account`` frames (``stripe.transactions()``,
         ``stripe.accounts()``); pass the whole history, since balances are rebuilt from it. Or use
-        `from_connection`, which fetches both once.
+        `from_connection`, which fetches both once. ``transactions`` may be a `pl.LazyFrame`
+        (``stripe.scan_transactions()``, a scan of the store): each timezone's per-day sums are then
+        one streaming plan over it, and no transaction is held in memory.
     selected_accounts, currency, start, end, granularity, timezone, include_pending
         Initial control values: account ids (None: all), a currency (None: all), the first and
         last day shown (inclusive; dates or ISO strings), ``day``/``week``/``month``/``quarter``,
@@ -188,7 +198,7 @@ class CashFlowDashboard(Dashboard[CashFlowControls]):
 
     def __init__(
         self,
-        transactions: pl.DataFrame,
+        transactions: pl.DataFrame | pl.LazyFrame,
         accounts: pl.DataFrame,
         *,
         selected_accounts: Iterable[str] | None = None,
@@ -209,7 +219,7 @@ class CashFlowDashboard(Dashboard[CashFlowControls]):
         options = [(f"{name or fca} ({(code or '?').upper()})", fca) for fca, name, code in names.iter_rows()]
         controls = CashFlowControls(
             accounts=multi_control(options, selected_accounts, "Accounts", "accounts"),
-            currency=currency_control(transactions["currency"].unique().to_list(), currency),
+            currency=currency_control(_currencies(transactions), currency),
             start=date_control(as_date(start, "start"), "From", "start"),
             end=date_control(as_date(end, "end"), "To", "end"),
             granularity=choice_control(GRANULARITIES, granularity, "Period", "granularity"),
@@ -222,9 +232,10 @@ class CashFlowDashboard(Dashboard[CashFlowControls]):
     def from_connection(cls, stripe: Connection, **options: Any) -> CashFlowDashboard:
         """Fetch accounts and all their transactions once, then build the dashboard.
 
+        With a store the transactions are scanned, not loaded (`Connection.scan_transactions`).
         ``options`` are the class's keyword arguments.
         """
-        return cls(stripe.transactions(), stripe.accounts(), **options)
+        return cls(stripe.scan_transactions(), stripe.accounts(), **options)
 
     @property
     def flows(self) -> pl.DataFrame:

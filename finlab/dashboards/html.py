@@ -166,6 +166,11 @@ def table_html(frame: pl.DataFrame, name: str, *, max_rows: int = MAX_TABLE_ROWS
         f'<th data-column="{escape(c)}" style="{CELL_STYLE};text-align:left">{escape(_header(c))}</th>'
         for c in columns
     )
+    opening = {  # each cell's opening tag, made once per column and alignment
+        (column, align): f'<td data-column="{escape(column)}" style="{CELL_STYLE};text-align:{align}">'
+        for column in columns
+        for align in ("left", "right")
+    }
     body = []
     for row in frame.head(max_rows).iter_rows(named=True):
         cells = []
@@ -177,8 +182,7 @@ def table_html(frame: pl.DataFrame, name: str, *, max_rows: int = MAX_TABLE_ROWS
             else:
                 text = format_value(row[column])
             align = "right" if column in money or isinstance(row[column], int | float | Decimal) else "left"
-            style = f"{CELL_STYLE};text-align:{align}"
-            cells.append(f'<td data-column="{escape(column)}" style="{style}">{escape(text)}</td>')
+            cells.append(f"{opening[column, align]}{escape(text)}</td>")
         body.append(f"<tr>{''.join(cells)}</tr>")
     if frame.is_empty():
         body.append(

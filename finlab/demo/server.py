@@ -28,7 +28,7 @@ import collections
 import json
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 from urllib.parse import parse_qsl
@@ -432,15 +432,18 @@ _LINE_ITEMS = {"tax.transaction": "tax.transaction_line_item", "tax.calculation"
 
 
 @dataclass(frozen=True)
-class _Listing:
-    """Objects of one list, newest first, with positions for cursors and keys for ranges."""
+class Listing:
+    """Objects of one list, newest first, with positions for cursors and keys for ranges.
 
-    items: list[Json]
-    keys: list[int]  # negated sort keys (ascending), empty when kept in dataset order
-    position: dict[str, int]
+    The sequences may make their items on demand (`finlab.demo.synthetic`): a page reads only its own.
+    """
+
+    items: Sequence[Json]
+    keys: Sequence[int]  # negated sort keys (ascending), empty when kept in dataset order
+    position: Mapping[str, int]
 
     @classmethod
-    def build(cls, objects: list[Json], order: str | None) -> _Listing:
+    def build(cls, objects: list[Json], order: str | None) -> Listing:
         if order is not None:
             objects = sorted(objects, key=lambda obj: (obj[order], obj["id"]), reverse=True)
         keys = [-obj[order] for obj in objects] if order is not None else []
@@ -477,7 +480,7 @@ class _Listing:
 class _Index:
     """Lookups and newest-first lists of one version of a dataset."""
 
-    def __init__(self, dataset: Dataset):
+    def __init__(self, dataset: Dataset, listings: Mapping[tuple[str, str | None], Listing]):
         objects = dataset.objects
         self.version = dataset.version
         self.by_id = {
@@ -505,15 +508,16 @@ class _Index:
                     group = obj[partition] if partition else None
                 groups[(object_type, group)].append(obj)
         self.lists = {
-            key: _Listing.build(items, _ORDER.get(key[0], "created")) for key, items in groups.items()
+            key: Listing.build(items, _ORDER.get(key[0], "created")) for key, items in groups.items()
         }
+        self.lists.update(listings)
 
     def lists_all(self, object_type: str) -> list[Json]:
         """Every object of ``object_type``, in dataset order."""
         return list(self.by_id.get(object_type, {}).values())
 
-    def listing(self, object_type: str, group: str | None) -> _Listing:
-        return self.lists.get((object_type, group)) or _Listing([], [], {})
+    def listing(self, object_type: str, group: str | None) -> Listing:
+        return self.lists.get((object_type, group)) or Listing([], [], {})
 
 
 # ---------------------------------------------------------------------------------------- server
@@ -543,6 +547,10 @@ class DemoStripe:
     files_host
         The host that serves file contents (``GET /v1/files/{id}/contents``), as files.stripe.com
         does; every other path is answered on any other host only.
+    listings
+        Lists served instead of the dataset's, keyed by object type and parent, e.g.
+        ``{("financial_connections.transaction", "fca_..."): Listing(...)}``: lists too big to hold,
+        made on demand (`finlab.demo.synthetic`).
 
     Notes
     -----
@@ -560,6 +568,7 @@ class DemoStripe:
         limits: Limits | None = None,
         clock: Callable[[], float] = lambda: DEMO_CLOCK,
         files_host: str = FILES_HOST,
+        listings: Mapping[tuple[str, str | None], Listing] | None = None,
     ):
         self.dataset = dataset
         self.clock = clock
@@ -573,7 +582,8 @@ class DemoStripe:
         self.requests: collections.deque[RecordedRequest] = collections.deque(maxlen=REQUEST_LOG_SIZE)
         self._lock = threading.Lock()
         self._answered = 0
-        self._index = _Index(dataset)
+        self._listings = dict(listings or {})
+        self._index = _Index(dataset, self._listings)
 
     def transport(self) -> httpx.MockTransport:
         """Return a transport for `httpx.Client` or `httpx.AsyncClient` that calls `handle`."""
@@ -696,7 +706,7 @@ class DemoStripe:
     def _current_index(self) -> _Index:
         with self._lock:
             if self._index.version != self.dataset.version:
-                self._index = _Index(self.dataset)
+                self._index = _Index(self.dataset, self._listings)
             return self._index
 
     def _list(self, route: _Route, query: _Query, index: _Index, path: str, group: str | None) -> Json:

@@ -50,12 +50,24 @@ TRANSACTION_COLUMNS = (
     "status_transitions_posted_at",
     "status_transitions_void_at",
 )
+#: What the per-day sums read of each transaction (a lazy scan reads these columns only).
+USED_COLUMNS = [
+    "account",
+    "amount",
+    "currency",
+    "status",
+    "transacted_at",
+    "status_transitions_posted_at",
+    "status_transitions_void_at",
+]
 ACCOUNT_COLUMNS = ("id", "display_name", "currency", "balance_current", "balance_as_of")
 POSTED = pl.col("status") == "posted"
 PENDING = pl.col("status") == "pending"
 
 
-def daily_flows(transactions: pl.DataFrame, accounts: pl.DataFrame, timezone: str = "UTC") -> pl.DataFrame:
+def daily_flows(
+    transactions: pl.DataFrame | pl.LazyFrame, accounts: pl.DataFrame, timezone: str = "UTC"
+) -> pl.DataFrame:
     """Flows per account, currency and local day, with each pair's ``balance_base``: `DAILY_SCHEMA`.
 
     This is all of `cash_flow`'s work per transaction; `cash_flow_from_daily` turns it into periods
@@ -64,19 +76,83 @@ def daily_flows(transactions: pl.DataFrame, accounts: pl.DataFrame, timezone: st
     that local day. Days with neither have no row. ``balance_base`` is the pair's balance before
     any transaction (``balance_current`` less those in the balance at ``balance_as_of``); null when
     unknown.
+
+    ``transactions`` may be a `pl.LazyFrame` (a scan of the store, `finlab.Connection.scan_transactions`),
+    run on Polars' streaming engine. Either way the transactions are read in one pass that keeps only
+    sums per account, currency, status, sign and local day (`_groups`); the rest works on those.
     """
     check_timezone(timezone)
     require_columns(transactions, TRANSACTION_COLUMNS, "a financial_connections.transaction frame")
     require_columns(accounts, ACCOUNT_COLUMNS, "a financial_connections.account frame")
-    bases = _balance_bases(transactions, accounts)
-    flows = day_sums(transactions, timezone)
-    changes = _balance_changes(transactions, timezone)
-    days = (
-        flows.join(changes, on=[*PAIR, "day"], how="full", coalesce=True)
-        .with_columns(pl.col(*FLOWS, *COUNTS, "balance_change").fill_null(0))
-        .join(bases, on=PAIR, how="left")
+    balances = _balances(accounts.lazy())
+    streaming = isinstance(transactions, pl.LazyFrame)
+    plan = _groups(transactions.lazy(), balances, timezone)
+    groups = plan.collect(engine="streaming" if streaming else "auto").lazy()
+    events = [groups.select(*PAIR, day=column, change=change) for column, change in _EVENTS]
+    changes = (
+        pl.concat(events)
+        .filter(pl.col("day").is_not_null())
+        .group_by(*PAIR, "day")
+        .agg(balance_change=pl.col("change").sum())
     )
-    return conform(days.sort(*PAIR, "day"), DAILY_SCHEMA)
+    through = groups.filter("inside").group_by(PAIR).agg(through=pl.col("amount").sum())
+    days = (
+        _flows(groups)
+        .join(changes, on=[*PAIR, "day"], how="full", coalesce=True)
+        .with_columns(pl.col(*FLOWS, *COUNTS, "balance_change").fill_null(0))
+        .join(_bases(balances, through), on=PAIR, how="left")
+        .sort(*PAIR, "day")
+    )
+    return conform(days.collect(), DAILY_SCHEMA)
+
+
+def _flows(groups: pl.LazyFrame) -> pl.LazyFrame:
+    """Posted and pending flows and counts per account, currency and local ``day``, from `_groups`."""
+    amount, count, sign = pl.col("amount"), pl.col("count"), pl.col("sign")
+    return (
+        groups.filter(POSTED | PENDING)
+        .group_by(*PAIR, "day")
+        .agg(
+            inflow=amount.filter(POSTED & (sign > 0)).sum(),
+            outflow=amount.filter(POSTED & (sign < 0)).sum(),
+            net=amount.filter(POSTED).sum(),
+            pending_net=amount.filter(PENDING).sum(),
+            transaction_count=count.filter(POSTED).sum(),
+            pending_count=count.filter(PENDING).sum(),
+        )
+    )
+
+
+#: Balance events of `_groups`: each entering amount on its day, each leaving one negated on its own.
+_EVENTS = ((pl.col("entered_day"), pl.col("amount")), (pl.col("left_day"), -pl.col("amount")))
+
+
+def _groups(transactions: pl.LazyFrame, balances: pl.LazyFrame, timezone: str) -> pl.LazyFrame:
+    """The one pass over the transactions: ``amount`` sums and ``count`` per account, currency,
+    status, sign, local day made (``day``), entered and left the balance, and whether ``inside`` the
+    balance at the pair's ``balance_as_of``. Integer sums, so every later sum is exact."""
+    entered, left = _entered(), _left()
+    leaves = entered.is_not_null() & (left >= entered)
+    return (
+        transactions.select(USED_COLUMNS)
+        .join(balances.select(*PAIR, "balance_as_of"), on=PAIR, how="left")
+        .with_columns(
+            entered=entered,
+            left=pl.when(leaves).then(left),
+            inside=_in_balance_at(pl.col("balance_as_of")).fill_null(value=False),
+            sign=pl.col("amount").sign(),
+        )
+        .group_by(
+            *PAIR,
+            "status",
+            "sign",
+            "inside",
+            period_start("transacted_at", "day", timezone).alias("day"),
+            period_start("entered", "day", timezone).alias("entered_day"),
+            period_start("left", "day", timezone).alias("left_day"),
+        )
+        .agg(amount=pl.col("amount").sum(), count=pl.len().cast(pl.Int64))
+    )
 
 
 def balance_at(transactions: pl.DataFrame, accounts: pl.DataFrame, at: datetime) -> pl.DataFrame:
@@ -90,7 +166,8 @@ def balance_at(transactions: pl.DataFrame, accounts: pl.DataFrame, at: datetime)
     moment = pl.lit(to_utc(at, "UTC"), UTC_DATETIME)
     inside = transactions.filter(_in_balance_at(moment)).group_by(PAIR).agg(inside=pl.col("amount").sum())
     return (
-        _balance_bases(transactions, accounts)
+        _balance_bases(transactions.lazy(), accounts.lazy())
+        .collect()
         .join(inside, on=PAIR, how="left")
         .select(*PAIR, balance=pl.col("balance_base") + pl.col("inside").fill_null(0))
         .sort(PAIR)
@@ -99,6 +176,10 @@ def balance_at(transactions: pl.DataFrame, accounts: pl.DataFrame, at: datetime)
 
 def day_sums(transactions: pl.DataFrame, timezone: str) -> pl.DataFrame:
     """Posted and pending flows and counts per account, currency and local ``day`` (void ones left out)."""
+    return _day_sums(transactions.lazy(), timezone).collect()
+
+
+def _day_sums(transactions: pl.LazyFrame, timezone: str) -> pl.LazyFrame:
     amount = pl.col("amount")
     counted = transactions.filter(POSTED | PENDING)
     return counted.group_by(*PAIR, period_start("transacted_at", "day", timezone).alias("day")).agg(
@@ -128,31 +209,28 @@ def _in_balance_at(moment: pl.Expr) -> pl.Expr:
     return (entered <= moment) & (left.is_null() | (left > moment) | (left < entered))
 
 
-def _balance_changes(transactions: pl.DataFrame, timezone: str) -> pl.DataFrame:
-    """Per account, currency and local ``day``: amounts that entered the balance less those that left."""
-    events = pl.concat(
-        [
-            transactions.select(*PAIR, at=_entered(), change=pl.col("amount")),
-            transactions.filter(_entered().is_not_null() & (_left() >= _entered())).select(
-                *PAIR, at=_left(), change=-pl.col("amount")
-            ),
-        ]
-    ).filter(pl.col("at").is_not_null())
-    day = period_start("at", "day", timezone).alias("day")
-    return events.group_by(*PAIR, day).agg(balance_change=pl.col("change").sum())
-
-
-def _balance_bases(transactions: pl.DataFrame, accounts: pl.DataFrame) -> pl.DataFrame:
-    """Balance before any transaction per account and currency (null when unknown)."""
-    balances = accounts.select(
+def _balances(accounts: pl.LazyFrame) -> pl.LazyFrame:
+    """Each account and currency's ``balance_current`` and ``balance_as_of`` (the first row of a pair)."""
+    return accounts.select(
         pl.col("id").alias("account"), "currency", "balance_current", "balance_as_of"
     ).unique(subset=PAIR, keep="first", maintain_order=True)
-    through_as_of = (
+
+
+def _bases(balances: pl.LazyFrame, through: pl.LazyFrame) -> pl.LazyFrame:
+    """``balance_base``: ``balance_current`` less what was ``through`` it at ``balance_as_of`` (null when
+    unknown)."""
+    known = pl.col("balance_as_of").is_not_null()
+    return balances.join(through, on=PAIR, how="left").select(
+        *PAIR, balance_base=pl.when(known).then(pl.col("balance_current") - pl.col("through").fill_null(0))
+    )
+
+
+def _balance_bases(transactions: pl.LazyFrame, accounts: pl.LazyFrame) -> pl.LazyFrame:
+    """Balance before any transaction per account and currency (null when unknown)."""
+    balances = _balances(accounts)
+    through = (
         transactions.join(balances, on=PAIR, how="inner")
         .group_by(PAIR)
         .agg(through=pl.col("amount").filter(_in_balance_at(pl.col("balance_as_of"))).sum())
     )
-    known = pl.col("balance_as_of").is_not_null()
-    return balances.join(through_as_of, on=PAIR, how="left").select(
-        *PAIR, balance_base=pl.when(known).then(pl.col("balance_current") - pl.col("through").fill_null(0))
-    )
+    return _bases(balances, through)
