@@ -51,7 +51,9 @@ def cash_flow_chart(flows: pl.DataFrame) -> Chart:
     currencies = tuple(currencies_of(rows))
     if not currencies:
         return _layout(("",)).fill({_dataset(""): rows})
-    return _layout(currencies).fill({_dataset(c): rows.filter(pl.col("currency") == c) for c in currencies})
+    # Each panel's rows are of one currency: the column would only repeat it on every point.
+    panels = {_dataset(c): rows.filter(pl.col("currency") == c).drop("currency") for c in currencies}
+    return _layout(currencies).fill(panels)
 
 
 @functools.lru_cache(maxsize=32)
