@@ -35,6 +35,7 @@ from finlab.demo.dataset import (
 from finlab.demo.identity import make_identity
 from finlab.demo.operations import make_forwarding, make_onramp, make_webhooks
 from finlab.demo.payments import make_payments
+from finlab.demo.platform import make_platform
 from finlab.demo.reporting import FILE, REPORT_RUN, REPORT_TYPE, make_reporting, size_files
 from finlab.demo.tax import make_remittances, make_tax, tax_settings
 
@@ -88,7 +89,8 @@ def generate(*, seed: int = 7, now: datetime = DEMO_NOW, n_transactions: int = 1
         REPORT_RUN: report_runs,
         FILE: files,
     }
-    dataset = Dataset(objects, tax.parents)
+    objects["account"], connected = make_platform(seed, cal)  # Connect: the accounts and their data
+    dataset = Dataset(objects, tax.parents, connected)
     size_files(dataset)
     return dataset
 
