@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import sys
-import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -20,13 +19,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 import polars as pl
 
-from finlab import report_runs, resources
+from finlab import connected, report_runs, resources
 from finlab.arguments import Instant, check_ids, check_list_filters, not_stored, time_window, to_epoch
 from finlab.budget import Budget
 from finlab.client import AsyncClient
-from finlab.errors import AuthenticationError, ConfigurationError
+from finlab.connected import Platform, PlatformSyncReport
+from finlab.errors import ConfigurationError
 from finlab.resources import STORED
-from finlab.session import Session
+from finlab.session import Runner, Session
 from finlab.settings import (
     DEFAULT_BASE_URL,
     ClientConfig,
@@ -35,6 +35,7 @@ from finlab.settings import (
     check_api_key,
     key_mode,
     redact,
+    usable_key,
 )
 from finlab.sources import Source, StoreSource, StripeSource
 from finlab.tax_reports import ITEMIZED
@@ -62,7 +63,7 @@ def notice_once(key: str, text: str) -> None:
 def connect(
     api_key: str | None = None,
     *,
-    stripe_account: str | None = None,
+    stripe_account: str | Sequence[str] | None = None,
     store: str | os.PathLike[str] | None = None,
     demo: bool | None = None,
     base_url: str | None = None,
@@ -78,7 +79,8 @@ def connect(
     api_key
         A restricted (``rk_live_...``, read-only recommended) or secret key.
     stripe_account
-        A connected account (``acct_...``) to read on behalf of.
+        A connected account (``acct_...``) to read on behalf of, several (a list), or ``"all"``: the
+        platform's own account and every account ``GET /v1/accounts`` lists (`finlab.connected`).
     store
         A directory or ``s3://...`` URI for the Delta Lake store (else ``FINLAB_STORE``): frame
         methods then read from it and ``stripe.sync()`` fetches what changed. None: always fetch.
@@ -94,8 +96,8 @@ def connect(
     if demo or (demo is None and not key):
         from finlab.demo.account import demo_connection
 
-        return demo_connection(root)
-    key = _usable_key(key)
+        return demo_connection(root, stripe_account)
+    key = usable_key(key, _notices)
     return Connection(
         key,
         stripe_account=stripe_account,
@@ -106,25 +108,6 @@ def connect(
         budget=budget or Budget.for_key_mode(key_mode(key), burst=1),
         store=root,
     )
-
-
-def _usable_key(key: str | None) -> str:
-    """The key, checked; a missing one is an error, a live secret key gets advice once per process."""
-    if not key:
-        msg = (
-            "No Stripe API key: pass api_key='rk_live_...' or set STRIPE_API_KEY. "
-            "Leave out demo=False to use the bundled demo account instead."
-        )
-        raise AuthenticationError(msg)
-    if check_api_key(key).startswith("sk_live_") and "sk_live" not in _notices:
-        _notices.add("sk_live")
-        warnings.warn(
-            "finlab only reads: a secret key (sk_live_...) can also move money. Create a restricted "
-            "key (rk_live_...) with read-only permissions and use that instead.",
-            UserWarning,
-            stacklevel=3,
-        )
-    return key
 
 
 class Connection:
@@ -139,7 +122,7 @@ class Connection:
         self,
         api_key: str,
         *,
-        stripe_account: str | None = None,
+        stripe_account: str | Sequence[str] | None = None,
         base_url: str = DEFAULT_BASE_URL,
         retry: RetryPolicy | None = None,
         limits: ReadLimits | None = None,
@@ -147,10 +130,12 @@ class Connection:
         budget: Budget | None = None,
         is_demo: bool = False,
         store: str | os.PathLike[str] | None = None,
+        session: Runner | None = None,
     ) -> None:
+        chosen = connected.choose(stripe_account)  # one account (str, None) or several (Accounts)
         self._config = ClientConfig(  # checks the key, base_url and stripe_account, without a client
             check_api_key(api_key),
-            stripe_account=stripe_account,
+            stripe_account=None if isinstance(chosen, connected.Accounts) else chosen,
             base_url=base_url,
             retry=retry or RetryPolicy(),
             limits=limits or ReadLimits(),
@@ -158,10 +143,19 @@ class Connection:
             budget=budget,
         )
         self.is_demo = is_demo
-        self._session = Session(self._config)
+        self._session: Runner = session or Session(self._config)
         self._finalizer = weakref.finalize(self, self._session.close)  # if close() is never called
         self._stripe = StripeSource(self._session)
-        self._local = None if store is None else self._store_view(os.fspath(store))
+        root = None if store is None else os.fspath(store)
+        self._local = None if root is None else self._store_view(root)
+        self._platform = None
+        if isinstance(chosen, connected.Accounts):
+            self._platform = Platform(chosen, self._session, self._config, store=root, is_demo=is_demo)
+
+    @property
+    def stripe_accounts(self) -> list[str | None]:
+        """The accounts this connection reads (None: the key's own); ``"all"`` lists them on first use."""
+        return [self._config.stripe_account] if self._platform is None else self._platform.accounts()
 
     def __repr__(self) -> str:
         where = "demo account" if self.is_demo else ("live" if self.livemode else "test mode")
@@ -198,12 +192,17 @@ class Connection:
         asks Stripe which account the key reads (``GET /v1/account``), unless ``stripe_account`` says."""
         return None if self._local is None else self._local.open()
 
-    def sync(self, resources: str | Iterable[str] | None = None, *, progress: bool = True) -> SyncReport:
+    def sync(
+        self, resources: str | Iterable[str] | None = None, *, progress: bool = True
+    ) -> SyncReport | PlatformSyncReport:
         """Fetch what changed since the last sync into the store (all stored resources by default).
 
         Without a store this sets one up at ``FINLAB_STORE`` or ``~/.finlab``, and later calls read from
-        it. Progress shows as a notebook bar in Jupyter (tqdm.auto).
+        it. Progress shows as a notebook bar in Jupyter (tqdm.auto). With several accounts each is synced
+        into its own part of the store, and a refused one is skipped (`finlab.connected`).
         """
+        if self._platform is not None:  # each account's connection sets up its own store if needed
+            return self._platform.sync(resources, progress)
         if self._local is None:
             from finlab.store import default_root
 
@@ -286,11 +285,7 @@ class Connection:
         and refunds created then (`finlab.discovery`). With a store they are read from it (a sync
         finds them); ``as_of`` re-creates a filed report.
         """
-        window = time_window(start, end)
-        source = self._source("tax.transaction", as_of)
-        return source.tax(
-            "tax.transaction", self._stripe.chosen_tax_ids(ids, payment_intents, window), window
-        )
+        return self._tax("tax.transaction", ids, payment_intents, time_window(start, end), as_of)
 
     def tax_line_items(
         self,
@@ -303,11 +298,18 @@ class Connection:
     ) -> pl.DataFrame:
         """Line items of tax transactions (chosen as in `tax_transactions`), with their parent
         ``tax_transaction`` and ``currency``."""
-        window = time_window(start, end)
-        source = self._source("tax.transaction_line_item", as_of)
-        return source.tax(
-            "tax.transaction_line_item", self._stripe.chosen_tax_ids(ids, payment_intents, window), window
-        )
+        return self._tax("tax.transaction_line_item", ids, payment_intents, time_window(start, end), as_of)
+
+    def _tax(
+        self,
+        resource: str,
+        ids: Iterable[str] | None,
+        payment_intents: Iterable[str] | None,
+        window: dict[str, int] | None,
+        as_of: AsOf,
+    ) -> pl.DataFrame:
+        source = self._source(resource, as_of)
+        return source.tax(resource, self._stripe.chosen_tax_ids(ids, payment_intents, window), window)
 
     def tax_calculations(self, ids: Iterable[str]) -> pl.DataFrame:
         """Tax calculations by id (Stripe keeps them 90 days and cannot list them)."""
@@ -387,5 +389,9 @@ class Connection:
         """Webhook endpoints (their signing secrets stay out)."""
         return self.frame("webhook_endpoint")
 
+
+for _name in (*resources.BY_METHOD, "frame", "tax_report"):
+    if hasattr(Connection, _name):  # every frame method: tagged with its account, or asked of each
+        setattr(Connection, _name, connected.per_account(getattr(Connection, _name)))
 
 __all__ = ["Connection", "check_ids", "connect", "redact", "to_epoch"]
