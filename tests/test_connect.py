@@ -29,6 +29,7 @@ from finlab.client import AsyncClient
 from finlab.connected import PlatformSyncReport
 from finlab.connection import Connection
 from finlab.demo.dataset import Dataset, default_dataset, new_id
+from finlab.demo.limits import Limits
 from finlab.demo.loopback import serve
 from finlab.demo.server import DEMO_API_KEY, DemoStripe
 from finlab.errors import AccountSkippedWarning, ConfigurationError, PermissionError
@@ -36,9 +37,10 @@ from finlab.store import STORED, Store
 from finlab.sync import units
 
 try:
+    import spec
     import storekit
 except ImportError:  # tests/ became a package
-    from tests import storekit  # type: ignore[no-redef]
+    from tests import spec, storekit  # type: ignore[no-redef]
 
 OWN = "acct_1FinlabDemo000000"
 
@@ -121,6 +123,18 @@ def test_all_lists_the_accounts_through_pagination() -> None:
     assert 3 == len(server.requests)  # listed once per connection
 
 
+def test_the_accounts_list_and_the_refusal_are_stripes_shapes() -> None:
+    dataset, _, revoked = platform(2)
+    transport = spec.validating_transport(DemoStripe(dataset).handle)
+    stripe = Connection(DEMO_API_KEY, transport=transport, stripe_account="all")
+    with pytest.warns(AccountSkippedWarning, match=revoked):
+        stripe.climate_orders()
+    transport.assert_clean()  # GET /v1/accounts against Stripe's spec (2024-04-10), the 403 body too
+    assert 1 == transport.seen[("GET", "/v1/accounts", 200)]
+    assert 1 == transport.seen[("GET", "/v1/climate/orders", 403)]
+    assert 3 == transport.seen[("GET", "/v1/climate/orders", 200)]
+
+
 # -- frames ------------------------------------------------------------------------------------
 
 
@@ -172,6 +186,18 @@ def test_all_reads_the_platform_and_every_account_with_one_client_and_budget() -
     expected = {None: own} | theirs
     assert expected == dict(counts.iter_rows())
     assert len(server.requests) == budget.stats().granted  # every account's requests spent one budget
+
+
+def test_the_demo_counts_every_accounts_requests_against_the_platforms_limit() -> None:
+    dataset, readable, _ = platform(2)
+    server = DemoStripe(dataset, limits=Limits(global_rate=5, clock=lambda: 0.0))
+    client = httpx.Client(transport=server.transport(), base_url="https://api.stripe.com")
+    auth = {"Authorization": f"Bearer {DEMO_API_KEY}"}
+    statuses = [
+        client.get("/v1/climate/orders", headers={**auth, "Stripe-Account": readable[k % 2]}).status_code
+        for k in range(6)
+    ]
+    assert [200] * 5 + [429] == statuses  # five requests in the second, whichever account they were for
 
 
 def test_every_account_refused_raises_the_first_error() -> None:
