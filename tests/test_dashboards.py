@@ -483,6 +483,25 @@ def test_the_cash_flow_account_control_narrows_the_bank_accounts(
     assert_frame_equal(cash_dashboard(bank, start="2026-01-01").flows, dashboard.flows)
 
 
+def test_the_tax_account_control_shows_one_accounts_liability(
+    tax: dict[str, pl.DataFrame], connected: Connection
+) -> None:
+    theirs = {
+        "line_items": connected.tax_line_items(),
+        "transactions": connected.tax_transactions(),
+        "registrations": connected.tax_registrations(),
+    }
+    both = {name: pl.concat([tax[name], theirs[name]]) for name in tax}
+    dashboard = tax_dashboard(both)
+    account = theirs["transactions"]["stripe_account"][0]
+    dashboard.controls.stripe_account.value = account
+    alone = tax_dashboard(theirs)
+    assert_frame_equal(alone.liability, dashboard.liability)
+    assert_frame_equal(alone.flags, dashboard.flags)
+    dashboard.controls.stripe_account.value = OWN_ACCOUNT
+    assert_frame_equal(tax_dashboard(tax).liability, dashboard.liability)
+
+
 def test_dashboard_displays_as_its_widget(bank: dict[str, pl.DataFrame]) -> None:
     dashboard = cash_dashboard(bank)
     bundle = dashboard._repr_mimebundle_()
