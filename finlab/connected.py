@@ -32,8 +32,10 @@ import polars as pl
 from finlab.client import AsyncClient
 from finlab.errors import (
     AccountSkippedWarning,
+    AuthenticationError,
     ConfigurationError,
     NotFoundError,
+    PaginationError,
     PermissionError,
     StripeError,
 )
@@ -50,8 +52,10 @@ T = TypeVar("T")
 ALL = "all"
 #: The column every frame gains: the connected account of the row (null: the key's own account).
 COLUMN = ACCOUNT_COLUMN
-#: What skips one account instead of stopping the others.
+#: What skips one account instead of stopping the others: in a frame, Stripe refusing the account; in a
+#: sync, any failure of the account's sync (it keeps what it committed) but a key Stripe does not accept.
 SKIPPED = (PermissionError, NotFoundError)
+SYNC_SKIPPED = (StripeError, PaginationError)
 #: Methods that need ids, and those that take them (ids belong to one account: refused with several).
 _BY_ID = frozenset({"tax_calculations", "tax_calculation_line_items"})
 _ID_ARGUMENTS = {
@@ -156,6 +160,10 @@ class Platform:
                 config.api_key,
                 stripe_account=account,
                 base_url=config.base_url,
+                retry=config.retry,
+                limits=config.limits,
+                transport=config.transport,
+                budget=config.budget,  # the config as the parent's; requests go through its session
                 is_demo=self._is_demo,
                 store=self._store,
                 session=session,
@@ -178,27 +186,36 @@ class Platform:
 
     def sync(self, resources: Any, progress: bool) -> PlatformSyncReport:
         """Sync every account into its own part of the store; a refused account is skipped."""
-        report = PlatformSyncReport()
+        report, failed = PlatformSyncReport(), None
         for account in self.accounts():
             try:
                 done = self.child(account).sync(resources, progress=progress)
-            except SKIPPED as exc:
-                report.skipped[account or "own account"] = f"{exc.status}: {exc.stripe_message or exc}"
+            except SYNC_SKIPPED as exc:
+                if isinstance(exc, AuthenticationError):  # the key, not the account: every one would fail
+                    raise
+                failed = failed or exc
+                report.skipped[account or "own account"] = str(exc)
                 warnings.warn(skip_message(account, exc), AccountSkippedWarning, stacklevel=3)
                 continue
             assert not isinstance(done, PlatformSyncReport)
             report.synced[done.account] = done
+        if not report.synced and failed is not None:
+            raise failed
         return report
 
 
-def skip_message(account: str | None, exc: StripeError) -> str:
+def skip_message(account: str | None, exc: StripeError | PaginationError) -> str:
     """Why ``account`` was skipped, and what to do about it."""
-    who, said = account or "the key's own account", exc.stripe_message or str(exc)
-    return (
-        f"finlab skipped {who}: Stripe answered {exc.status} ({said.rstrip('.')}). Check that the "
-        "account is still connected to the platform and that the key may read it (Dashboard > Connect); "
-        "the other accounts were read."
-    )
+    who = account or "the key's own account"
+    status = exc.status if isinstance(exc, StripeError) else None
+    said = (exc.stripe_message if isinstance(exc, StripeError) else None) or str(exc)
+    if status in (403, 404):
+        return (
+            f"finlab skipped {who}: Stripe answered {status} ({said.rstrip('.')}). Check that the account "
+            "is still connected to the platform and that the key may read it (Dashboard > Connect); "
+            "the other accounts were read."
+        )
+    return f"finlab skipped {who}: {said.rstrip('.')}. The other accounts were read; run the sync again."
 
 
 def per_account(method: Callable[..., pl.DataFrame]) -> Callable[..., pl.DataFrame]:

@@ -41,6 +41,7 @@ from finlab.sources import Source, StoreSource, StripeSource
 from finlab.tax_reports import ITEMIZED
 
 if TYPE_CHECKING:
+    from finlab.client import RateGate
     from finlab.store import AsOf, Store
     from finlab.store_view import StoreView
     from finlab.sync import SyncReport
@@ -127,7 +128,7 @@ class Connection:
         retry: RetryPolicy | None = None,
         limits: ReadLimits | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
-        budget: Budget | None = None,
+        budget: RateGate | None = None,
         is_demo: bool = False,
         store: str | os.PathLike[str] | None = None,
         session: Runner | None = None,

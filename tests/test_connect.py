@@ -246,6 +246,33 @@ def test_sync_walks_the_accounts_and_reports_each_outcome(tmp_path: Path) -> Non
     assert set(readable) == set(orders["stripe_account"])
 
 
+def test_an_account_whose_sync_fails_is_reported_and_the_others_go_on(tmp_path: Path) -> None:
+    dataset, readable, revoked = platform(3)
+    server, broken = DemoStripe(dataset), readable[1]
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.headers.get("Stripe-Account") == broken and "climate" in request.url.path:
+            return httpx.Response(500, json={"error": {"type": "api_error", "message": "Stripe is down."}})
+        return server.handle(request)
+
+    stripe = Connection(
+        DEMO_API_KEY,
+        transport=httpx.MockTransport(handle),
+        store=tmp_path,
+        stripe_account="all",
+        retry=finlab.client.RetryPolicy(max_retries=1, base_delay=0, max_delay=0),
+    )
+    with pytest.warns(AccountSkippedWarning) as caught:
+        report = stripe.sync(progress=False)
+    assert isinstance(report, PlatformSyncReport)
+    assert {broken, revoked} == set(report.skipped)
+    assert "Stripe is down" in report.skipped[broken]
+    assert "run the sync again" in " ".join(str(w.message) for w in caught)
+    assert {OWN, *readable} - {broken} == set(report.synced)
+    kept = storekit.stored(tmp_path, "financial_connections.transaction", broken)  # before climate
+    assert len(dataset.connected[broken]["financial_connections.transaction"]) == kept.height
+
+
 @pytest.mark.parametrize("connected", [2, 4])
 def test_a_sync_with_nothing_changed_costs_eight_requests_per_account(tmp_path: Path, connected: int) -> None:
     dataset, readable, revoked = platform(connected)
