@@ -938,6 +938,7 @@ def _older_request(op: spec.Operation, dataset: Any) -> str:
         "{report_type}": lambda: "tax.transactions.itemized.2",
         "{report_run}": lambda: _objects(dataset, "reporting.report_run")[0]["id"],
         "{file}": lambda: _tax_file(dataset),
+        "{account}": lambda: _objects(dataset, "account")[0]["id"],  # the platform's connected accounts
     }
     path = op.template
     for name, value in ids.items():
