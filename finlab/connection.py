@@ -112,7 +112,8 @@ def connect(
 
 
 class Connection:
-    """A connection to one Stripe account. Every method returns a `polars.DataFrame`.
+    """A connection to a Stripe account, or to several (`finlab.connected`). Every method returns a
+    `polars.DataFrame`, with the ``stripe_account`` column last.
 
     It owns one HTTP client, opened on the first request and kept across calls; `close` (or a
     ``with`` block, or the connection being collected) closes it. Frames come from the store when it
