@@ -12,6 +12,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
@@ -67,6 +68,14 @@ def time_window(start: Instant, end: Instant) -> dict[str, int] | None:
         raise ConfigurationError(msg)
     window = {k: v for k, v in (("gte", gte), ("lt", lt)) if v is not None}
     return window or None
+
+
+def check_seconds(value: float, name: str) -> float:
+    """A positive, finite number of seconds; anything else raises a clear error."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        msg = f"{name} must be a positive number of seconds, e.g. 600; got {value!r}."
+        raise ConfigurationError(msg)
+    return float(value)
 
 
 def check_ids(ids: Iterable[str], prefix: str, what: str) -> list[str]:

@@ -10,6 +10,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import weakref
@@ -281,13 +282,17 @@ class Connection:
         start: Instant = None,
         end: Instant = None,
         as_of: AsOf = None,
+        max_objects: int | None = None,
     ) -> pl.DataFrame:
         """Tax transactions (and reversals) by id, by PaymentIntent, or (neither) every one posted in
         ``start``..``end``: Stripe cannot list them, so finlab finds them through the PaymentIntents
-        and refunds created then (`finlab.discovery`). With a store they are read from it (a sync
-        finds them); ``as_of`` re-creates a filed report.
+        and refunds created then (`finlab.discovery`; ``max_objects`` caps each of those two lists).
+        With a store they are read from it (a sync finds them); ``as_of`` re-creates a filed report.
         """
-        return self._tax("tax.transaction", ids, payment_intents, time_window(start, end), as_of)
+        window = time_window(start, end)
+        source = self._source("tax.transaction", as_of)
+        chosen = self._stripe.chosen_tax_ids(ids, payment_intents, window)
+        return source.tax("tax.transaction", chosen, window, max_objects)
 
     def tax_line_items(
         self,
@@ -297,21 +302,14 @@ class Connection:
         start: Instant = None,
         end: Instant = None,
         as_of: AsOf = None,
+        max_objects: int | None = None,
     ) -> pl.DataFrame:
         """Line items of tax transactions (chosen as in `tax_transactions`), with their parent
         ``tax_transaction`` and ``currency``."""
-        return self._tax("tax.transaction_line_item", ids, payment_intents, time_window(start, end), as_of)
-
-    def _tax(
-        self,
-        resource: str,
-        ids: Iterable[str] | None,
-        payment_intents: Iterable[str] | None,
-        window: dict[str, int] | None,
-        as_of: AsOf,
-    ) -> pl.DataFrame:
-        source = self._source(resource, as_of)
-        return source.tax(resource, self._stripe.chosen_tax_ids(ids, payment_intents, window), window)
+        window = time_window(start, end)
+        source = self._source("tax.transaction_line_item", as_of)
+        chosen = self._stripe.chosen_tax_ids(ids, payment_intents, window)
+        return source.tax("tax.transaction_line_item", chosen, window, max_objects)
 
     def tax_calculations(self, ids: Iterable[str]) -> pl.DataFrame:
         """Tax calculations by id (Stripe keeps them 90 days and cannot list them)."""
@@ -343,19 +341,18 @@ class Connection:
         *,
         create: bool = False,
         timezone: str = "Etc/UTC",
+        wait: float = report_runs.WAIT,
     ) -> pl.DataFrame:
         """Stripe's own tax report ``kind`` over ``start``..``end`` (default: all its data), as a typed
         frame (`finlab.tax_reports`), from the newest succeeded report run that covers it.
 
         ``create=True`` creates a report run instead (``POST /v1/reporting/report_runs``: the one
-        write finlab ever sends) and waits for it. Needs the key's Reporting and Files permissions.
+        write finlab ever sends) and waits up to ``wait`` seconds for it. Needs the key's Reporting and
+        Files permissions.
         """
         window = time_window(start, end) or {}
-        return self._run(
-            lambda client: report_runs.report_frame(
-                client, kind, window.get("gte"), window.get("lt"), create=create, timezone=timezone
-            )
-        )
+        job = functools.partial(report_runs.report_frame, create=create, timezone=timezone, wait=wait)
+        return self._run(lambda client: job(client, kind, window.get("gte"), window.get("lt")))
 
     # -- Climate, Identity, Crypto, Forwarding, Webhooks ----------------------------------------
 

@@ -16,7 +16,7 @@ Cost: one list page per 100 PaymentIntents or refunds, plus one association per 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Container, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Container, Iterable, Mapping, Sequence
 from typing import Any
 
 from finlab.client import AsyncClient
@@ -32,14 +32,27 @@ def _created(window: Mapping[str, int] | None) -> dict[str, Any]:
     return {"created": dict(window)} if window else {}
 
 
-async def payment_intents(client: AsyncClient, window: Mapping[str, int] | None) -> list[Json]:
-    """PaymentIntents created in ``window`` (``{"gte", "lt"}`` epoch seconds; None: all), newest first."""
-    return [pi async for page in aiter_pages(client, PAYMENT_INTENTS, _created(window)) for pi in page]
+def payment_intent_pages(
+    client: AsyncClient, window: Mapping[str, int] | None, max_objects: int | None = None
+) -> AsyncIterator[list[Json]]:
+    """Pages of the PaymentIntents created in ``window`` (``{"gte", "lt"}`` epoch seconds; None: all),
+    newest first (`PaginationError` past ``max_objects``)."""
+    return aiter_pages(client, PAYMENT_INTENTS, _created(window), max_objects=max_objects)
 
 
-async def refunds(client: AsyncClient, window: Mapping[str, int] | None) -> list[Json]:
-    """Refunds created in ``window``, newest first."""
-    return [refund async for page in aiter_pages(client, REFUNDS, _created(window)) for refund in page]
+async def payment_intents(
+    client: AsyncClient, window: Mapping[str, int] | None, max_objects: int | None = None
+) -> list[Json]:
+    """PaymentIntents created in ``window``, newest first (see `payment_intent_pages`)."""
+    return [pi async for page in payment_intent_pages(client, window, max_objects) for pi in page]
+
+
+async def refunds(
+    client: AsyncClient, window: Mapping[str, int] | None, max_objects: int | None = None
+) -> list[Json]:
+    """Refunds created in ``window``, newest first (`PaginationError` past ``max_objects``)."""
+    pages = aiter_pages(client, REFUNDS, _created(window), max_objects=max_objects)
+    return [refund async for page in pages for refund in page]
 
 
 def refunded(found: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -96,10 +109,13 @@ def committed_ids(association: Mapping[str, Any]) -> list[str]:
     return ids
 
 
-async def to_resolve(client: AsyncClient, window: Mapping[str, int] | None) -> list[str]:
-    """The PaymentIntents created in ``window``, then those the refunds created in it name."""
-    intents = [pi["id"] for pi in await payment_intents(client, window)]
-    return list(dict.fromkeys([*intents, *refunded(await refunds(client, window))]))
+async def to_resolve(
+    client: AsyncClient, window: Mapping[str, int] | None, max_objects: int | None = None
+) -> list[str]:
+    """The PaymentIntents created in ``window``, then those the refunds created in it name (each list
+    capped at ``max_objects``)."""
+    intents = [pi["id"] for pi in await payment_intents(client, window, max_objects)]
+    return list(dict.fromkeys([*intents, *refunded(await refunds(client, window, max_objects))]))
 
 
 async def resolve(
@@ -132,7 +148,10 @@ def unique(found: Iterable[tuple[Json | None, list[Json]]]) -> list[Json]:
 
 
 async def transactions(
-    client: AsyncClient, window: Mapping[str, int] | None, retrieve: Callable[[str], Awaitable[Json]]
+    client: AsyncClient,
+    window: Mapping[str, int] | None,
+    retrieve: Callable[[str], Awaitable[Json]],
+    max_objects: int | None = None,
 ) -> list[Json]:
     """The tax transactions of the PaymentIntents and refunds created in ``window`` (see `resolve`)."""
-    return unique(await resolve(client, await to_resolve(client, window), retrieve))
+    return unique(await resolve(client, await to_resolve(client, window, max_objects), retrieve))

@@ -17,6 +17,7 @@ from typing import Any
 
 import polars as pl
 
+from finlab.arguments import check_seconds
 from finlab.client import AsyncClient
 from finlab.errors import ConfigurationError, FinlabError, NotFoundError, ReportRunError
 from finlab.pagination import aiter_pages
@@ -26,6 +27,8 @@ Json = dict[str, Any]
 RUNS = "/v1/reporting/report_runs"
 #: Seconds between polls of a pending run.
 POLL_EVERY = 2.0
+#: Seconds a created run is waited for by default (Stripe's runs usually take seconds to minutes).
+WAIT = 600.0
 
 
 def _day(epoch: int) -> str:
@@ -108,13 +111,25 @@ def _failure(run: Mapping[str, Any], kind: str, advice: str = "") -> ReportRunEr
     return ReportRunError(f"Stripe's report run {run['id']} ({kind}) {run.get('status')}: {error}.{advice}")
 
 
+def _still_pending(run: Mapping[str, Any], kind: str, wait: float) -> ReportRunError:
+    """A created run that has not finished within ``wait`` seconds: it goes on at Stripe."""
+    return ReportRunError(
+        f"Stripe's report run {run['id']} ({kind}) is still pending after {wait:g} s. It goes on at "
+        f"Stripe: read it later with tax_report({kind!r}, start, end) (without create=True, so nothing "
+        "is created twice), or pass a longer wait."
+    )
+
+
 def _expired(run: Mapping[str, Any]) -> bool:
     expires = (run.get("result") or {}).get("expires_at")
     return expires is not None and expires <= time.time()
 
 
-async def create_run(client: AsyncClient, kind: str, span: tuple[int, int], timezone: str) -> Json:
-    """Create a run (POST) and poll it until it succeeds; a failed run raises `ReportRunError`."""
+async def create_run(
+    client: AsyncClient, kind: str, span: tuple[int, int], timezone: str, wait: float = WAIT
+) -> Json:
+    """Create a run (POST) and poll it until it succeeds; a failed run, or one still pending after
+    ``wait`` seconds, raises `ReportRunError`."""
     from tqdm.auto import tqdm
 
     params = {
@@ -122,8 +137,11 @@ async def create_run(client: AsyncClient, kind: str, span: tuple[int, int], time
         "parameters": {"interval_start": span[0], "interval_end": span[1], "timezone": timezone},
     }
     run = await client.create_report_run(params)
+    deadline = time.monotonic() + wait
     with tqdm(desc=f"report run {run['id']}", unit="poll", file=sys.stderr) as bar:
         while run.get("status") == "pending":
+            if time.monotonic() >= deadline:
+                raise _still_pending(run, kind, wait)
             await asyncio.sleep(POLL_EVERY)
             run = await client.get(f"{RUNS}/{run['id']}", expect="reporting.report_run")
             bar.update(1)
@@ -133,11 +151,22 @@ async def create_run(client: AsyncClient, kind: str, span: tuple[int, int], time
 
 
 async def report_frame(
-    client: AsyncClient, kind: str, start: int | None, end: int | None, *, create: bool, timezone: str
+    client: AsyncClient,
+    kind: str,
+    start: int | None,
+    end: int | None,
+    *,
+    create: bool,
+    timezone: str,
+    wait: float = WAIT,
 ) -> pl.DataFrame:
     """The report ``kind`` over ``[start, end)`` as its typed frame (see `finlab.tax_reports`)."""
+    wait = check_seconds(wait, "wait")
     span = interval(await report_type(client, kind), start, end)
-    run = await (create_run(client, kind, span, timezone) if create else newest_run(client, kind, span))
+    if create:
+        run = await create_run(client, kind, span, timezone, wait)
+    else:
+        run = await newest_run(client, kind, span)
     content = await client.download(run["result"]["id"])
     parameters = run.get("parameters") or {}
     frame = parse_report(kind, content, timezone=parameters.get("timezone") or "Etc/UTC")

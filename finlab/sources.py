@@ -48,7 +48,9 @@ class Source(Protocol):
     ) -> pl.DataFrame:
         """FC transactions of ``accounts`` (None: all) with ``transacted_at`` in ``window``."""
 
-    def tax(self, resource: str, ids: Sequence[str] | None, window: Window = None) -> pl.DataFrame:
+    def tax(
+        self, resource: str, ids: Sequence[str] | None, window: Window = None, max_objects: int | None = None
+    ) -> pl.DataFrame:
         """Tax transactions or their line items: of ``ids``, or (None) of every one posted in ``window``."""
 
     def settings(self, res: Resource) -> pl.DataFrame:
@@ -94,20 +96,28 @@ class StripeSource:
             )
         )
 
-    def tax(self, resource: str, ids: Sequence[str] | None, window: Window = None) -> pl.DataFrame:
+    def tax(
+        self, resource: str, ids: Sequence[str] | None, window: Window = None, max_objects: int | None = None
+    ) -> pl.DataFrame:
         """Tax transactions (or calculations) by id, or their line items with parent and currency.
 
-        Without ``ids`` they are found through PaymentIntents and refunds (`finlab.discovery`), and
-        those posted in ``window`` are kept.
+        Without ``ids`` they are found through PaymentIntents and refunds (`finlab.discovery`, each
+        list capped at ``max_objects``), and those posted in ``window`` are kept.
         """
         res = resources.get(resource)
         parent = resources.get(res.parent) if res.parent is not None else res
-        found = self.session.run(lambda client: self._parents(client, res, parent, ids, window))
+        found = self.session.run(lambda client: self._parents(client, res, parent, ids, window, max_objects))
         found = posted_in(found, window)
         return frames.build(res, found if res is parent else fetch.inlined_line_items(found))
 
     async def _parents(
-        self, client: AsyncClient, res: Resource, parent: Resource, ids: Sequence[str] | None, window: Window
+        self,
+        client: AsyncClient,
+        res: Resource,
+        parent: Resource,
+        ids: Sequence[str] | None,
+        window: Window,
+        max_objects: int | None,
     ) -> list[Json]:
         """The parents asked for (by ``ids``, else found), with every line item when ``res`` is one."""
         if res is parent:
@@ -119,7 +129,7 @@ class StripeSource:
         widened = dict(window or {})
         if "gte" in widened:  # a payment made before the window can post in it
             widened["gte"] -= DISCOVERY_LOOKBACK
-        return await discovery.transactions(client, widened or None, one)
+        return await discovery.transactions(client, widened or None, one, max_objects)
 
     def chosen_tax_ids(
         self, ids: Iterable[str] | None, payment_intents: Iterable[str] | None, window: Window
@@ -162,9 +172,11 @@ class StoreSource:
 
         return self.view.read(TRANSACTION, self.as_of, transaction_filter(accounts, window))
 
-    def tax(self, resource: str, ids: Sequence[str] | None, window: Window = None) -> pl.DataFrame:
+    def tax(
+        self, resource: str, ids: Sequence[str] | None, window: Window = None, max_objects: int | None = None
+    ) -> pl.DataFrame:
         """Stored tax transactions or line items: of ``ids`` (fetched first if not stored), or every
-        stored one posted in ``window``."""
+        stored one posted in ``window`` (a store caps nothing: ``max_objects`` is for Stripe's lists)."""
         if ids is None and window:
             stored = self.view.read(TAX, self.as_of)
             moment = pl.coalesce("posted_at", "tax_date")

@@ -4,7 +4,8 @@ Layout::
 
     <root>/<acct_id>/<live|test>/<object type>/   e.g. ~/.finlab/acct_1Abc/live/climate.order/
     <root>/<acct_id>/<live|test>/_state/          sync state: the account, cursors, last sync times
-    <root>/<acct_id>/<live|test>/.lock            held (flock) while a sync writes
+    <root>/<acct_id>/<live|test>/.lock            held (flock) while a sync writes (a local store)
+    <root>/<acct_id>/<live|test>/_writer/         the same lock on object storage (finlab.store_lock)
 
 A table holds the resource's typed columns plus ``raw``, each object's JSON as Stripe sent it, so a
 finlab with another schema rebuilds its frames from ``raw`` without fetching (`Store.reparse`, and
@@ -69,6 +70,7 @@ from finlab.store_layout import (
     sort,
     sync_unit,
 )
+from finlab.store_lock import ObjectLock
 from finlab.store_tables import DeltaTables
 
 with needs("store"):
@@ -196,9 +198,15 @@ class Store(DeltaTables):
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:
         """Create the store if needed and hold it for writing: one writer at a time, private files."""
-        if is_uri(self.base):
-            self._init_state()
-            yield
+        if is_uri(self.base):  # no OS lock reaches object storage: a lock table does (finlab.store_lock)
+            writer = ObjectLock(self.base, self.storage_options)
+            with writer.held():
+                self._writer = writer
+                try:
+                    self._init_state()
+                    yield
+                finally:
+                    self._writer = None
             return
         try:
             with private_files():
@@ -266,6 +274,7 @@ class Store(DeltaTables):
             return self._commit(name, frame, "append", cursor)
         before = int(table.version())
         properties = commit_properties(cursor)
+        self._guard()
         try:
             (
                 table.merge(

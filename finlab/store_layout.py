@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -115,8 +116,23 @@ class TableStatus:
 
 
 def first_line(exc: BaseException) -> str:
-    """An exception's message without the Rust backtrace deltalake appends."""
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    """An exception's message without the Rust backtrace deltalake appends, and for an object-store
+    error its cause: the S3 error code and message, else the innermost line of deltalake's chain.
+
+    >>> first_line(OSError("Generic S3 error\\n  \\u21b3 HTTP error\\n   \\u21b3 Connection refused"))
+    'Generic S3 error (Connection refused)'
+    """
+    lines = [_ANSI.sub("", line).strip() for line in str(exc).strip().splitlines()]
+    head = (lines or [type(exc).__name__])[0]
+    code = _S3_ERROR.search(str(exc))
+    causes = [line.lstrip("\u21b3 ") for line in lines[1:] if line.startswith("\u21b3")]
+    if code:
+        return f"{head} ({code['code']}: {code['message']})"
+    return f"{head} ({causes[-1]})" if causes else head
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_S3_ERROR = re.compile(r"<Code>(?P<code>[^<]*)</Code>\s*<Message>(?P<message>[^<]*)</Message>")
 
 
 def is_uri(root: str) -> bool:

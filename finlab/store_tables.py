@@ -29,6 +29,7 @@ from finlab.store_layout import (
     parse_as_of,
     sort,
 )
+from finlab.store_lock import ObjectLock
 
 with needs("store"):
     from deltalake import DeltaTable, write_deltalake
@@ -41,6 +42,13 @@ class DeltaTables:
     base: str
     storage_options: dict[str, str] | None
     _current: set[str]
+    #: The object-store lock while a sync holds it (`finlab.store.Store.writing`).
+    _writer: ObjectLock | None = None
+
+    def _guard(self) -> None:
+        """Before a commit: raise if the sync lost its object-store lock to another."""
+        if self._writer is not None:
+            self._writer.check()
 
     def _uri(self, name: str) -> str:
         return f"{self.base}/{name}"
@@ -184,6 +192,7 @@ class DeltaTables:
     ) -> int:
         """Write one commit; ``table``, if given, is the table just loaded (written through, it moves
         to the new version: no second load of its log)."""
+        self._guard()
         uri = self._uri(name)
         exists = table is not None or self._is_table(uri)
         try:

@@ -258,11 +258,11 @@ def test_notebook_sync_uses_tqdm_auto_bars(
     assert all(not bar["disable"] and bar["unit"] == "obj" for bar in bars)
 
 
-def test_the_readme_example_reads_the_store_with_polars_and_duckdb(
+def test_polars_and_duckdb_read_a_local_store(
     account: dict[str, Dataset], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FINLAB_STORE", str(tmp_path))
-    # -- as in the README ----------------------------------------------------------------------
+    # -- the README's readers on a local store (on S3: tests/test_s3_readers.py) ----------------
     stripe = finlab.connect()  # FINLAB_STORE is set: frames come from the store
     stripe.sync()
     path = stripe.open_store().path("financial_connections.transaction")  # type: ignore[union-attr]

@@ -382,6 +382,28 @@ def test_transactions_stop_at_max_objects() -> None:
         connection.transactions(account="fca_1", max_objects=2_000)
 
 
+def test_tax_discovery_stops_at_max_objects() -> None:
+    def intents(page: int) -> tuple[list[dict[str, Any]], bool]:
+        first = page * 100
+        data = [
+            {
+                "id": f"pi_{first + i:08d}",
+                "object": "payment_intent",
+                "created": 1_770_000_000,
+                "status": "succeeded",
+            }
+            for i in range(100)
+        ]
+        return data, True  # a PaymentIntent list that never ends
+
+    connection = finlab.connect(KEY, transport=list_server(intents), retry=NO_RETRY, budget=FAST)
+
+    with pytest.raises(
+        errors.PaginationError, match="/v1/payment_intents returned more than max_objects=300"
+    ):
+        connection.tax_transactions(start="2026-01-01", end="2026-04-01", max_objects=300)
+
+
 # --- the command line --------------------------------------------------------------------------------
 
 

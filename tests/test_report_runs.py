@@ -11,6 +11,7 @@ import pytest
 
 from finlab import errors, report_runs
 from finlab.connection import Connection
+from finlab.demo import reporting
 from finlab.demo.dataset import Dataset, default_dataset
 from finlab.demo.server import DEMO_API_KEY, DemoStripe
 from finlab.tax_reports import ITEMIZED, ITEMIZED_EXPORT, SCHEMAS
@@ -125,3 +126,21 @@ def test_the_report_reconciles_with_the_discovered_liability_except_the_planted_
     row = differences.row(0, named=True)
     assert ("US-NY", "usd") == (row["jurisdiction"], row["currency"])
     assert isinstance(differences, pl.DataFrame)
+
+
+def test_a_run_still_pending_after_wait_says_so_and_how_to_read_it_later(
+    dataset: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reporting, "POLLS_TO_SUCCEED", 10**9)  # Stripe never finishes it
+    server = DemoStripe(copy.deepcopy(dataset))
+    with pytest.raises(errors.ReportRunError, match=r"still pending after 0\.01 s.*without create=True"):
+        connect(server).tax_report(ITEMIZED, "2026-01-01", "2026-04-01", create=True, wait=0.01)
+    assert 1 == sum(r.method == "POST" for r in server.requests)  # created once, never again
+
+
+@pytest.mark.parametrize("wait", [0, -1, float("inf"), float("nan"), "600", True])
+def test_wait_must_be_a_positive_number_of_seconds(dataset: Dataset, wait: object) -> None:
+    server = DemoStripe(copy.deepcopy(dataset))
+    with pytest.raises(errors.ConfigurationError, match="wait must be a positive number of seconds"):
+        connect(server).tax_report(create=True, wait=wait)  # type: ignore[arg-type]
+    assert not server.requests
