@@ -8,6 +8,7 @@ from importlib.metadata import version
 
 from finlab.connection import Connection, connect
 from finlab.errors import (
+    AccountSkippedWarning,
     APIError,
     AuthenticationError,
     ConfigurationError,
@@ -31,6 +32,7 @@ __version__ = version(DIST)
 
 __all__ = [
     "APIError",
+    "AccountSkippedWarning",
     "AuthenticationError",
     "ConfigurationError",
     "Connection",

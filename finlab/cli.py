@@ -55,7 +55,9 @@ def _connect(args: argparse.Namespace) -> Connection:
     from finlab.connection import connect
     from finlab.store import default_root
 
-    return connect(store=args.store or default_root())
+    accounts: list[str] = getattr(args, "stripe_account", None) or []
+    chosen = accounts[0] if len(accounts) == 1 else accounts or None  # one id or "all"; a list; none
+    return connect(store=args.store or default_root(), stripe_account=chosen)
 
 
 def _sync(args: argparse.Namespace) -> int:
@@ -268,6 +270,12 @@ def _add_sync(commands: Subcommands) -> None:
     )
     sync.add_argument("--store", help=STORE_HELP)
     sync.add_argument("--quiet", action="store_true", help="no progress bars")
+    sync.add_argument(
+        "--stripe-account",
+        action="append",
+        metavar="ACCT",
+        help="a connected account (acct_...; repeat for several) or 'all' (default: the key's own)",
+    )
     sync.set_defaults(run=_sync)
 
 

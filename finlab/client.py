@@ -16,6 +16,8 @@ Client(RequestPolicy(key='rk_test_…', base_url='https://api.stripe.com'))
 from __future__ import annotations
 
 import asyncio
+import copy
+import dataclasses
 import functools
 import os
 import ssl
@@ -273,6 +275,20 @@ class AsyncClient:
 
     def __repr__(self) -> str:
         return f"AsyncClient({self.policy!r})"
+
+    def on_behalf_of(self, account: str | None) -> AsyncClient:
+        """This client reading ``account``'s data (``Stripe-Account``; None: the key's own account).
+
+        The copy shares the connection pool, the rate budget and the request counts: a platform reading
+        many connected accounts spends one budget.
+        """
+        if account == self.policy.config.stripe_account:
+            return self
+        clone = copy.copy(self)
+        stats = self.policy.stats
+        clone.policy = RequestPolicy(dataclasses.replace(self.policy.config, stripe_account=account))
+        clone.policy.stats = stats
+        return clone
 
     async def request(
         self, method: str, path: str, params: Params | None = None, expect: str | None = None

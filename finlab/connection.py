@@ -10,9 +10,9 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
-import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 import polars as pl
 
-from finlab import report_runs, resources
+from finlab import connected, report_runs, resources
 from finlab.arguments import Instant, check_ids, check_list_filters, not_stored, time_window, to_epoch
 from finlab.budget import Budget
 from finlab.client import AsyncClient
-from finlab.errors import AuthenticationError, ConfigurationError
+from finlab.connected import Platform, PlatformSyncReport
+from finlab.errors import ConfigurationError
 from finlab.resources import STORED
-from finlab.session import Session
+from finlab.session import Runner, Session
 from finlab.settings import (
     DEFAULT_BASE_URL,
     ClientConfig,
@@ -35,11 +36,13 @@ from finlab.settings import (
     check_api_key,
     key_mode,
     redact,
+    usable_key,
 )
 from finlab.sources import Source, StoreSource, StripeSource
 from finlab.tax_reports import ITEMIZED
 
 if TYPE_CHECKING:
+    from finlab.client import RateGate
     from finlab.store import AsOf, Store
     from finlab.store_view import StoreView
     from finlab.sync import SyncReport
@@ -62,7 +65,7 @@ def notice_once(key: str, text: str) -> None:
 def connect(
     api_key: str | None = None,
     *,
-    stripe_account: str | None = None,
+    stripe_account: str | Sequence[str] | None = None,
     store: str | os.PathLike[str] | None = None,
     demo: bool | None = None,
     base_url: str | None = None,
@@ -78,7 +81,8 @@ def connect(
     api_key
         A restricted (``rk_live_...``, read-only recommended) or secret key.
     stripe_account
-        A connected account (``acct_...``) to read on behalf of.
+        A connected account (``acct_...``) to read on behalf of, several (a list), or ``"all"``: the
+        platform's own account and every account ``GET /v1/accounts`` lists (`finlab.connected`).
     store
         A directory or ``s3://...`` URI for the Delta Lake store (else ``FINLAB_STORE``): frame
         methods then read from it and ``stripe.sync()`` fetches what changed. None: always fetch.
@@ -94,8 +98,8 @@ def connect(
     if demo or (demo is None and not key):
         from finlab.demo.account import demo_connection
 
-        return demo_connection(root)
-    key = _usable_key(key)
+        return demo_connection(root, stripe_account)
+    key = usable_key(key, _notices)
     return Connection(
         key,
         stripe_account=stripe_account,
@@ -108,27 +112,9 @@ def connect(
     )
 
 
-def _usable_key(key: str | None) -> str:
-    """The key, checked; a missing one is an error, a live secret key gets advice once per process."""
-    if not key:
-        msg = (
-            "No Stripe API key: pass api_key='rk_live_...' or set STRIPE_API_KEY. "
-            "Leave out demo=False to use the bundled demo account instead."
-        )
-        raise AuthenticationError(msg)
-    if check_api_key(key).startswith("sk_live_") and "sk_live" not in _notices:
-        _notices.add("sk_live")
-        warnings.warn(
-            "finlab only reads: a secret key (sk_live_...) can also move money. Create a restricted "
-            "key (rk_live_...) with read-only permissions and use that instead.",
-            UserWarning,
-            stacklevel=3,
-        )
-    return key
-
-
 class Connection:
-    """A connection to one Stripe account. Every method returns a `polars.DataFrame`.
+    """A connection to a Stripe account, or to several (`finlab.connected`). Every method returns a
+    `polars.DataFrame`, with the ``stripe_account`` column last.
 
     It owns one HTTP client, opened on the first request and kept across calls; `close` (or a
     ``with`` block, or the connection being collected) closes it. Frames come from the store when it
@@ -139,18 +125,20 @@ class Connection:
         self,
         api_key: str,
         *,
-        stripe_account: str | None = None,
+        stripe_account: str | Sequence[str] | None = None,
         base_url: str = DEFAULT_BASE_URL,
         retry: RetryPolicy | None = None,
         limits: ReadLimits | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
-        budget: Budget | None = None,
+        budget: RateGate | None = None,
         is_demo: bool = False,
         store: str | os.PathLike[str] | None = None,
+        session: Runner | None = None,
     ) -> None:
+        chosen = connected.choose(stripe_account)  # one account (str, None) or several (Accounts)
         self._config = ClientConfig(  # checks the key, base_url and stripe_account, without a client
             check_api_key(api_key),
-            stripe_account=stripe_account,
+            stripe_account=None if isinstance(chosen, connected.Accounts) else chosen,
             base_url=base_url,
             retry=retry or RetryPolicy(),
             limits=limits or ReadLimits(),
@@ -158,10 +146,19 @@ class Connection:
             budget=budget,
         )
         self.is_demo = is_demo
-        self._session = Session(self._config)
+        self._session: Runner = session or Session(self._config)
         self._finalizer = weakref.finalize(self, self._session.close)  # if close() is never called
         self._stripe = StripeSource(self._session)
-        self._local = None if store is None else self._store_view(os.fspath(store))
+        root = None if store is None else os.fspath(store)
+        self._local = None if root is None else self._store_view(root)
+        self._platform = None
+        if isinstance(chosen, connected.Accounts):
+            self._platform = Platform(chosen, self._session, self._config, store=root, is_demo=is_demo)
+
+    @property
+    def stripe_accounts(self) -> list[str | None]:
+        """The accounts this connection reads (None: the key's own); ``"all"`` lists them on first use."""
+        return [self._config.stripe_account] if self._platform is None else self._platform.accounts()
 
     def __repr__(self) -> str:
         where = "demo account" if self.is_demo else ("live" if self.livemode else "test mode")
@@ -200,12 +197,13 @@ class Connection:
 
     def sync(
         self, resources: str | Iterable[str] | None = None, *, progress: bool = True, batch_pages: int = 10
-    ) -> SyncReport:
-        """Fetch what changed since the last sync into the store (all stored resources by default).
-
-        Without a store this sets one up at ``FINLAB_STORE`` or ``~/.finlab``, and later calls read from
-        it. Progress shows as a notebook bar in Jupyter (tqdm.auto). Every ``batch_pages`` pages of a
-        list are one commit (more: fewer commits for a first sync of millions, more pages held)."""
+    ) -> SyncReport | PlatformSyncReport:
+        """Fetch what changed since the last sync into the store (all stored resources by default); without
+        one, set one up at ``FINLAB_STORE`` or ``~/.finlab``. Progress is a tqdm.auto bar. ``batch_pages``
+        pages of a list make one commit. Several accounts each sync into their own part of the store, and
+        a refused one is skipped (`finlab.connected`)."""
+        if self._platform is not None:  # each account's connection sets up its own store if needed
+            return self._platform.sync(resources, progress, batch_pages)
         if self._local is None:
             from finlab.store import default_root
 
@@ -273,11 +271,11 @@ class Connection:
         return self._source(TRANSACTION, as_of).transactions(accounts, window, max_objects)
 
     def scan_transactions(self, *, as_of: AsOf = None) -> pl.LazyFrame:
-        """Every FC transaction as a `pl.LazyFrame` (unsorted): with a store a lazy scan of its table
-        (synced first if it never was) that reads only what a plan uses; else `transactions`, lazy."""
-        if self._local is None:
+        """FC transactions as a `pl.LazyFrame`: a lazy scan of one account's store, else `transactions`."""
+        if self._local is None or self._platform is not None:
             return self.transactions(as_of=as_of).lazy()
-        return self._local.scan(TRANSACTION, as_of)
+        account = pl.lit(self._config.stripe_account, pl.String).alias(connected.COLUMN)
+        return self._local.scan(TRANSACTION, as_of).with_columns(account)
 
     # -- Stripe Tax -----------------------------------------------------------------------------
 
@@ -358,17 +356,8 @@ class Connection:
         Files permissions.
         """
         window = time_window(start, end) or {}
-        return self._run(
-            lambda client: report_runs.report_frame(
-                client,
-                kind,
-                window.get("gte"),
-                window.get("lt"),
-                create=create,
-                timezone=timezone,
-                wait=wait,
-            )
-        )
+        job = functools.partial(report_runs.report_frame, create=create, timezone=timezone, wait=wait)
+        return self._run(lambda client: job(client, kind, window.get("gte"), window.get("lt")))
 
     # -- Climate, Identity, Crypto, Forwarding, Webhooks ----------------------------------------
 
@@ -404,5 +393,7 @@ class Connection:
         """Webhook endpoints (their signing secrets stay out)."""
         return self.frame("webhook_endpoint")
 
+
+connected.per_account_methods(Connection, (*resources.BY_METHOD, "frame", "tax_report"))
 
 __all__ = ["Connection", "check_ids", "connect", "redact", "to_epoch"]

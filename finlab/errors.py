@@ -18,6 +18,7 @@
     ├── ReportFormatError            a Stripe report file finlab cannot read: a needed column, a bad value
     └── ReportRunError               a report run finlab created failed: Stripe's error
     SchemaDriftWarning               a UserWarning, not raised: fields or enum values finlab does not know
+    AccountSkippedWarning            a UserWarning, not raised: a connected account Stripe refused (403, 404)
 
 Every ``StripeError`` carries the HTTP ``status``, Stripe's error ``type``, ``code``, ``param`` and
 ``stripe_message``, the ``request_id``, the endpoint ``path`` and the number of ``attempts``. None of
@@ -43,6 +44,10 @@ class MissingExtraError(FinlabError, ImportError):
 
 class SchemaDriftWarning(UserWarning):
     """A response holds fields or enum values this version of finlab does not know."""
+
+
+class AccountSkippedWarning(UserWarning):
+    """A connected account Stripe refused (403 or 404) was skipped; the other accounts were read."""
 
 
 class PaginationError(FinlabError):

@@ -15,13 +15,25 @@ False
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from finlab.client import AsyncClient
 from finlab.runner import Portal
 from finlab.settings import ClientConfig
 
 T = TypeVar("T")
+
+
+class Runner(Protocol):
+    """What runs fetch jobs: a `Session`, or one reading on behalf of a connected account."""
+
+    config: ClientConfig
+
+    def run(self, job: Callable[[AsyncClient], Awaitable[T]]) -> T:
+        """Run ``job`` on a client and return its result."""
+
+    def close(self) -> None:
+        """Close what the runner owns."""
 
 
 class Session:

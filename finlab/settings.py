@@ -18,6 +18,7 @@ import contextlib
 import ipaddress
 import random
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -66,6 +67,25 @@ def check_api_key(api_key: str | None) -> str:
         )
         raise errors.ConfigurationError(msg)
     return api_key
+
+
+def usable_key(key: str | None, notices: set[str]) -> str:
+    """The key, checked; a missing one is an error, a live secret key gets advice once (``notices``)."""
+    if not key:
+        msg = (
+            "No Stripe API key: pass api_key='rk_live_...' or set STRIPE_API_KEY. "
+            "Leave out demo=False to use the bundled demo account instead."
+        )
+        raise errors.AuthenticationError(msg)
+    if check_api_key(key).startswith("sk_live_") and "sk_live" not in notices:
+        notices.add("sk_live")
+        warnings.warn(
+            "finlab only reads: a secret key (sk_live_...) can also move money. Create a restricted "
+            "key (rk_live_...) with read-only permissions and use that instead.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return key
 
 
 def check_base_url(base_url: str) -> str:

@@ -22,7 +22,7 @@ from finlab.pagination import gather_limited
 from finlab.resources import Resource
 
 if TYPE_CHECKING:
-    from finlab.session import Session
+    from finlab.session import Runner
     from finlab.store import AsOf
     from finlab.store_view import StoreView
 
@@ -71,7 +71,7 @@ def posted_in(transactions: Sequence[Mapping[str, Any]], window: Window) -> list
 class StripeSource:
     """Fetches from Stripe, through the connection's one client."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Runner) -> None:
         self.session = session
 
     def listed(self, res: Resource, filters: Mapping[str, Any], max_objects: int | None) -> pl.DataFrame:

@@ -101,6 +101,8 @@ OLDER_PATHS = (
     "/v1/reporting/report_runs/{report_run}",
     "/v1/files",
     "/v1/files/{file}",
+    "/v1/accounts",
+    "/v1/accounts/{account}",
 )
 #: The only non-GET requests finlab may send: (method, path template).
 WRITE_OPERATIONS = frozenset({("POST", "/v1/reporting/report_runs")})

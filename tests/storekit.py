@@ -21,6 +21,7 @@ import polars as pl
 
 from finlab import frames, resources, store
 from finlab.client import AsyncClient, ReadLimits, RetryPolicy
+from finlab.connected import tag
 from finlab.connection import Connection
 from finlab.demo.dataset import Dataset, default_dataset, load
 from finlab.demo.server import DEMO_API_KEY, DemoStripe, RecordedRequest
@@ -172,6 +173,11 @@ def truth(dataset: Dataset, resource: str) -> pl.DataFrame:
             if dataset.parents.get(item["id"]) in currency
         ]
     return store.sort(res, frames.build(res, objects))
+
+
+def as_read(frame: pl.DataFrame, account: str | None = None) -> pl.DataFrame:
+    """``frame`` as a connection returns it: with the ``stripe_account`` column (null: the key's own)."""
+    return tag(frame, account)
 
 
 def stored(root: Path, resource: str, account: str = "acct_1FinlabDemo000000") -> pl.DataFrame:

@@ -75,6 +75,22 @@ def test_sync_some_resources(
     assert {"climate.order", "tax.settings"} == {line.split()[0] for line in status.splitlines()[2:]}
 
 
+def test_sync_of_connected_accounts_reports_each_one(
+    account: dict[str, Dataset], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundled = finlab.demo.dataset.load(finlab.demo.dataset.DATA_DIR)  # the small account has none
+    first, second = list(bundled.connected)[:2]
+    account["dataset"].connected = {first: bundled.connected[first], second: bundled.connected[second]}
+    argv = ["sync", "--store", str(tmp_path), "--quiet", "--stripe-account", first]
+    code, out, _ = run(capsys, *argv, "--stripe-account", second)
+    assert 0 == code
+    assert out.startswith("Synced 2 accounts, skipped 0:")
+    assert f"  {first}: synced" in out
+    assert f"  {second}: synced" in out
+    orders = storekit.stored(tmp_path, "climate.order", second)
+    assert len(bundled.connected[second]["climate.order"]) == orders.height
+
+
 def test_status_shows_rows_versions_and_freshness(
     account: dict[str, Dataset], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -261,5 +277,5 @@ def test_polars_and_duckdb_read_a_local_store(
     # ------------------------------------------------------------------------------------------
     assert by_polars.rows() == [(a, int(s)) for a, s in by_duckdb]
     expected = storekit.truth(account["dataset"], TRANSACTION)
-    assert_frame_equal(expected, stripe.transactions())
+    assert_frame_equal(storekit.as_read(expected), stripe.transactions())
     assert expected.height == transactions.height

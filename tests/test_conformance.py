@@ -833,7 +833,7 @@ def test_frames_from_stripe_examples_have_the_registry_schema(kind: str) -> None
     with warnings.catch_warnings():
         warnings.simplefilter("error", SchemaDriftWarning)
         frame = frames.build(kind, [FRAME_EXAMPLES[kind]])
-    assert frame.schema == resources.schema(kind)
+    assert frame.schema == resources.get(kind).schema
     assert frame.height == 1
     if "id" in frame.columns:
         assert frame.item(0, "id") == FRAME_EXAMPLES[kind]["id"]
@@ -938,6 +938,7 @@ def _older_request(op: spec.Operation, dataset: Any) -> str:
         "{report_type}": lambda: "tax.transactions.itemized.2",
         "{report_run}": lambda: _objects(dataset, "reporting.report_run")[0]["id"],
         "{file}": lambda: _tax_file(dataset),
+        "{account}": lambda: _objects(dataset, "account")[0]["id"],  # the platform's connected accounts
     }
     path = op.template
     for name, value in ids.items():

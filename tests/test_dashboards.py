@@ -12,13 +12,16 @@ from zoneinfo import ZoneInfo
 import altair as alt
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 import finlab
+import finlab.demo
 from finlab.analysis.carbon import CARBON_SPEND_SCHEMA, CARBON_TONNES_SCHEMA, PATHWAY_MIX_SCHEMA
 from finlab.analysis.cash_flow import CASH_FLOW_SCHEMA
 from finlab.analysis.tax import REGISTRATION_FLAGS_SCHEMA, TAX_LIABILITY_SCHEMA
 from finlab.connection import Connection
 from finlab.dashboards import CarbonDashboard, CashFlowDashboard, Kpi, TaxLiabilityDashboard
+from finlab.dashboards.accounts import ALL_ACCOUNTS, OWN_ACCOUNT
 from finlab.dashboards.base import ALL
 from finlab.dashboards.html import format_money, kpi_html, table_html
 from finlab.dashboards.rendering import RENDERER, ChartWidget, bundle_path, enable_offline_rendering
@@ -455,6 +458,73 @@ def test_control_changes_never_fetch(stripe: Connection) -> None:
 
 
 # -- display and markup ----------------------------------------------------------------------------
+
+
+# -- the connected-account control (Connect platforms) --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def connected(stripe: Connection) -> Connection:
+    """One of the demo platform's connected accounts."""
+    account = next(iter(finlab.demo.default_dataset().connected))
+    return finlab.connect(demo=True, stripe_account=account)
+
+
+def test_one_account_hides_the_account_control(climate: dict[str, pl.DataFrame]) -> None:
+    control = carbon_dashboard(climate).controls.stripe_account
+    assert "none" == control.layout.display
+    assert ALL_ACCOUNTS == control.value
+
+
+def test_the_carbon_account_control_shows_one_accounts_orders(
+    climate: dict[str, pl.DataFrame], connected: Connection
+) -> None:
+    theirs = {"orders": connected.climate_orders(), "products": climate["products"], "suppliers": None}
+    both = {**climate, "orders": pl.concat([climate["orders"], theirs["orders"]])}
+    dashboard = carbon_dashboard(both)
+    control = dashboard.controls.stripe_account
+    account = theirs["orders"]["stripe_account"][0]
+    assert [ALL_ACCOUNTS, OWN_ACCOUNT, account] == [value for _, value in control.options]
+    assert control.layout.display != "none"
+    assert both["orders"].height == dashboard.frames["orders"].height
+    control.value = account
+    assert {account} == set(dashboard.frames["orders"]["stripe_account"])
+    assert carbon_dashboard(theirs).kpis["spend"].money == dashboard.kpis["spend"].money
+    control.value = OWN_ACCOUNT
+    assert carbon_dashboard(climate).kpis["spend"].money == dashboard.kpis["spend"].money
+
+
+def test_the_cash_flow_account_control_narrows_the_bank_accounts(
+    bank: dict[str, pl.DataFrame], connected: Connection
+) -> None:
+    theirs = {"transactions": connected.transactions(), "accounts": connected.accounts()}
+    both = {name: pl.concat([bank[name], theirs[name]]) for name in bank}
+    dashboard = cash_dashboard(both, start="2026-01-01")
+    account = theirs["accounts"]["stripe_account"][0]
+    dashboard.controls.stripe_account.value = account
+    assert set(theirs["accounts"]["id"]) >= set(dashboard.flows["account"])
+    assert_frame_equal(cash_dashboard(theirs, start="2026-01-01").flows, dashboard.flows)
+    dashboard.controls.stripe_account.value = OWN_ACCOUNT
+    assert_frame_equal(cash_dashboard(bank, start="2026-01-01").flows, dashboard.flows)
+
+
+def test_the_tax_account_control_shows_one_accounts_liability(
+    tax: dict[str, pl.DataFrame], connected: Connection
+) -> None:
+    theirs = {
+        "line_items": connected.tax_line_items(),
+        "transactions": connected.tax_transactions(),
+        "registrations": connected.tax_registrations(),
+    }
+    both = {name: pl.concat([tax[name], theirs[name]]) for name in tax}
+    dashboard = tax_dashboard(both)
+    account = theirs["transactions"]["stripe_account"][0]
+    dashboard.controls.stripe_account.value = account
+    alone = tax_dashboard(theirs)
+    assert_frame_equal(alone.liability, dashboard.liability)
+    assert_frame_equal(alone.flags, dashboard.flags)
+    dashboard.controls.stripe_account.value = OWN_ACCOUNT
+    assert_frame_equal(tax_dashboard(tax).liability, dashboard.liability)
 
 
 def test_dashboard_displays_as_its_widget(bank: dict[str, pl.DataFrame]) -> None:

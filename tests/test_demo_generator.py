@@ -119,6 +119,7 @@ def test_default_dataset_copies_are_independent() -> None:
 
 def test_every_resource_is_present(dataset: Dataset) -> None:
     expected = {*ID_PREFIXES, "tax.settings", "climate.product", "climate.supplier", "reporting.report_type"}
+    expected.add("account")  # the platform's connected accounts (finlab.demo.platform)
     assert expected == {object_type for object_type, objects in dataset.objects.items() if objects}
 
 

@@ -103,7 +103,7 @@ def test_sync_refresh_and_as_of_on_s3(bucket: str) -> None:
     assert 5 == refresh.units[1].fetched
     assert {t["id"] for t in added} <= store.ids(TRANSACTION)
     assert_store_is_the_truth(root, dataset)
-    assert_frame_equal(before, stripe.transactions(as_of=versions[TRANSACTION]))
+    assert_frame_equal(storekit.as_read(before), stripe.transactions(as_of=versions[TRANSACTION]))
     assert_frame_equal(before, store.read(TRANSACTION, as_of=versions[TRANSACTION]))
 
 

@@ -30,9 +30,10 @@ BUCKET = "acme-finance"
 
 
 def python_blocks(title: str) -> list[str]:
-    """The Python code blocks of the README section ``title`` (up to the next ``## `` heading)."""
+    """The Python code blocks of the README section ``title`` (up to the next ``## `` heading, or to
+    its Connect part, whose example tests/test_connect.py covers)."""
     start = README.index(f"\n{title}\n")
-    end = README.find("\n## ", start + 1)
+    end = min(i for i in (README.find("\n## ", start + 1), README.find("\n### Connect", start + 1)) if i > 0)
     return re.findall(r"```python\n(.*?)```", README[start : end if end > 0 else None], flags=re.DOTALL)
 
 
@@ -63,7 +64,7 @@ def test_the_readme_reads_the_s3_store_with_polars_duckdb_and_sail(
     table = "acct_1FinlabDemo000000/test/financial_connections.transaction"
     assert f"s3://{BUCKET}/finlab/{table}" == found["path"]
     transactions = storekit.truth(dataset, storekit.TRANSACTION)
-    assert_frame_equal(transactions, found["stripe"].transactions())
+    assert_frame_equal(storekit.as_read(transactions), found["stripe"].transactions())
     by_account = found["by_account"]
     assert int(transactions.filter(pl.col("status") == "posted").height) == by_account["transactions"].sum()
     assert_frame_equal(by_account, found["by_duckdb"], check_dtypes=False)

@@ -242,7 +242,7 @@ def test_a_table_moved_aside_is_fetched_again_in_full(synced: Demo) -> None:
     connection = synced.connection()
     table = Path(stored_path(synced.root, TRANSACTION))
     table.rename(table.with_name("moved-aside"))
-    assert_frame_equal(truth(synced.dataset, TRANSACTION), connection.transactions())
+    assert_frame_equal(storekit.as_read(truth(synced.dataset, TRANSACTION)), connection.transactions())
     orders = Path(stored_path(synced.root, ORDER))
     orders.rename(orders.with_name("orders-aside"))
     connection.sync(progress=False)
@@ -271,7 +271,7 @@ def test_frame_methods_read_the_store_and_say_how_fresh(
     expected = truth(demo.dataset, TRANSACTION).filter(
         (pl.col("account") == fca) & (pl.col("transacted_at") >= start) & (pl.col("transacted_at") < end)
     )
-    assert_frame_equal(expected, frame)
+    assert_frame_equal(storekit.as_read(expected), frame)
     assert 0 < frame.height
     assert ["active"] == connection.tax_registrations("active").get_column("status").unique().to_list()
 
@@ -394,6 +394,7 @@ def test_another_keys_account_gets_its_own_directory(tmp_path: Path) -> None:
 
 def test_a_connected_account_keys_the_store(tmp_path: Path) -> None:
     demo = Demo.start(tmp_path)
+    demo.dataset.connected = {"acct_1Connected": storekit.small_dataset()}  # the platform's account
     connection = demo.connection(stripe_account="acct_1Connected")
     connection.sync(["climate_orders"], progress=False)
     assert "/v1/account" not in [r.path for r in demo.server.requests]

@@ -1,9 +1,9 @@
 """Carbon dashboard: Stripe Climate spend, tonnes and removal pathways of carbon-removal orders.
 
-Controls: currency, one toggle per order status, spend period (month / quarter / year), timezone,
-From / To dates on the order's ``created`` (To is inclusive). Canceled orders never count in spend,
-tonnes or the pathway mix (see :mod:`finlab.analysis.carbon`); their toggle only changes the status
-table and the *canceled orders* tile.
+Controls: connected account (platforms only, `finlab.dashboards.accounts`), currency, one toggle per
+order status, spend period (month / quarter / year), timezone, From / To dates on the order's
+``created`` (To is inclusive). Canceled orders never count in spend, tonnes or the pathway mix (see
+:mod:`finlab.analysis.carbon`); their toggle only changes the status table and the *canceled orders* tile.
 
 Examples
 --------
@@ -34,6 +34,7 @@ from finlab.analysis.carbon import (
 )
 from finlab.charts.carbon import pathway_mix_chart, spend_chart, tonnes_chart
 from finlab.connection import Connection
+from finlab.dashboards.accounts import account_control, of_account
 from finlab.dashboards.base import (
     Controls,
     Dashboard,
@@ -83,6 +84,7 @@ STATUS_COLUMNS = (
 class CarbonControls(Controls):
     """The carbon dashboard's widgets; ``statuses`` maps each order status to its toggle button."""
 
+    stripe_account: widgets.Dropdown
     currency: widgets.Dropdown
     statuses: dict[str, widgets.ToggleButton]
     period: widgets.ToggleButtons
@@ -94,7 +96,7 @@ class CarbonControls(Controls):
         """Status toggles on their own labelled row, the other controls wrapping below."""
         toggles = widgets.HBox([widgets.Label("Order status"), *self.statuses.values()])
         toggles.add_class("finlab-statuses")
-        rest = [self.currency, self.period, self.timezone, self.start, self.end]
+        rest = [self.stripe_account, self.currency, self.period, self.timezone, self.start, self.end]
         row = widgets.HBox(rest, layout=widgets.Layout(flex_flow="row wrap"))
         box = widgets.VBox([toggles, row])
         box.add_class("finlab-controls")
@@ -202,8 +204,9 @@ class CarbonDashboard(Dashboard[CarbonControls]):
     orders, products, suppliers
         ``climate.order``, ``climate.product`` and (optional) ``climate.supplier`` frames; or use
         `from_connection`, which fetches them once.
-    currency, statuses, period, timezone, start, end
-        Initial control values: a currency (None: all), the order statuses included (None: all),
+    stripe_account, currency, statuses, period, timezone, start, end
+        Initial control values: a connected account (``acct_...``, ``"own"``; None: all), a currency
+        (None: all), the order statuses included (None: all),
         ``month``/``quarter``/``year`` for spend, an IANA timezone, the first and last creation day
         shown (inclusive; dates or ISO strings).
 
@@ -222,6 +225,7 @@ class CarbonDashboard(Dashboard[CarbonControls]):
         products: pl.DataFrame,
         suppliers: pl.DataFrame | None = None,
         *,
+        stripe_account: str | None = None,
         currency: str | None = None,
         statuses: Iterable[str] | None = None,
         period: str = "month",
@@ -241,6 +245,7 @@ class CarbonDashboard(Dashboard[CarbonControls]):
             msg = f"statuses: {unknown!r} are not order statuses; use some of: {', '.join(known)}."
             raise ConfigurationError(msg)
         controls = CarbonControls(
+            stripe_account=account_control(orders, stripe_account),
             currency=currency_control(orders["currency"].unique().to_list(), currency),
             statuses={status: _status_toggle(status, status in wanted) for status in known},
             period=choice_control(SPEND_PERIODS, period, "Period", "period"),
@@ -276,7 +281,7 @@ class CarbonDashboard(Dashboard[CarbonControls]):
     def _compute(self) -> View:
         controls = self.controls
         return carbon_view(
-            self.orders,
+            of_account(self.orders, controls.stripe_account.value),
             self.products,
             self.suppliers,
             currency=selected_currency(controls.currency.value),

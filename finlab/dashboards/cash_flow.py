@@ -1,9 +1,10 @@
 """Cash-flow dashboard: in, out, net and balance of Financial Connections accounts.
 
-Controls: accounts (multi-select), currency, From / To dates (To is inclusive), granularity
-(day / week / month / quarter), timezone, include pending. Only ``posted`` transactions count in the
-flows, net and balance (see :mod:`finlab.analysis.cash_flow`); *include pending* shows ``pending``
-ones beside them (a KPI tile, table columns, chart tooltips) and leaves them out entirely when off.
+Controls: connected account (platforms only, `finlab.dashboards.accounts`), accounts (multi-select),
+currency, From / To dates (To is inclusive), granularity (day / week / month / quarter), timezone,
+include pending. Only ``posted`` transactions count in the flows, net and balance (see
+:mod:`finlab.analysis.cash_flow`); *include pending* shows ``pending`` ones beside them (a KPI tile,
+table columns, chart tooltips) and leaves them out entirely when off.
 
 Examples
 --------
@@ -29,6 +30,7 @@ from finlab.analysis import require_columns
 from finlab.analysis.cash_flow import cash_flow_from_daily, daily_flows, filter_days
 from finlab.charts.cash_flow import cash_flow_chart
 from finlab.connection import Connection
+from finlab.dashboards.accounts import account_control, of_account
 from finlab.dashboards.base import (
     Controls,
     Dashboard,
@@ -70,6 +72,7 @@ PENDING_COLUMNS = ("pending_count", "pending_net")
 class CashFlowControls(Controls):
     """The cash-flow dashboard's widgets; set ``.value`` on any of them to recompute."""
 
+    stripe_account: widgets.Dropdown
     accounts: widgets.SelectMultiple
     currency: widgets.Dropdown
     start: widgets.DatePicker
@@ -182,8 +185,9 @@ class CashFlowDashboard(Dashboard[CashFlowControls]):
         `from_connection`, which fetches both once. ``transactions`` may be a `pl.LazyFrame`
         (``stripe.scan_transactions()``, a scan of the store): each timezone's per-day sums are then
         one streaming plan over it, and no transaction is held in memory.
-    selected_accounts, currency, start, end, granularity, timezone, include_pending
-        Initial control values: account ids (None: all), a currency (None: all), the first and
+    stripe_account, selected_accounts, currency, start, end, granularity, timezone, include_pending
+        Initial control values: a connected account (``acct_...``, ``"own"``; None: all; it narrows
+        the accounts chosen to its own), account ids (None: all), a currency (None: all), the first and
         last day shown (inclusive; dates or ISO strings), ``day``/``week``/``month``/``quarter``,
         an IANA timezone, whether to show pending transactions.
 
@@ -201,6 +205,7 @@ class CashFlowDashboard(Dashboard[CashFlowControls]):
         transactions: pl.DataFrame | pl.LazyFrame,
         accounts: pl.DataFrame,
         *,
+        stripe_account: str | None = None,
         selected_accounts: Iterable[str] | None = None,
         currency: str | None = None,
         start: date | str | None = None,
@@ -218,6 +223,7 @@ class CashFlowDashboard(Dashboard[CashFlowControls]):
         )
         options = [(f"{name or fca} ({(code or '?').upper()})", fca) for fca, name, code in names.iter_rows()]
         controls = CashFlowControls(
+            stripe_account=account_control(accounts, stripe_account),
             accounts=multi_control(options, selected_accounts, "Accounts", "accounts"),
             currency=currency_control(_currencies(transactions), currency),
             start=date_control(as_date(start, "start"), "From", "start"),
@@ -242,6 +248,12 @@ class CashFlowDashboard(Dashboard[CashFlowControls]):
         """Flows per account, currency and period for the current controls (``CASH_FLOW_SCHEMA``)."""
         return self.frames["flows"]
 
+    def _selected(self) -> list[str]:
+        """The accounts chosen, of the connected account chosen."""
+        controls = self.controls
+        mine = set(of_account(self.accounts, controls.stripe_account.value).get_column("id"))
+        return [fca for fca in controls.accounts.value if fca in mine]
+
     def _compute(self) -> View:
         controls = self.controls
         timezone = controls.timezone.value
@@ -250,7 +262,7 @@ class CashFlowDashboard(Dashboard[CashFlowControls]):
         return _view(
             self._days[timezone],
             self.accounts,
-            selected_accounts=controls.accounts.value,
+            selected_accounts=self._selected(),
             currency=selected_currency(controls.currency.value),
             start=controls.start.value,
             end=controls.end.value,

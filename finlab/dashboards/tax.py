@@ -44,6 +44,7 @@ from finlab.analysis.tax import (
 )
 from finlab.charts.tax import tax_bars, tax_heatmap
 from finlab.connection import Connection
+from finlab.dashboards.accounts import ALL_ACCOUNTS, account_control, of_account
 from finlab.dashboards.base import (
     Controls,
     Dashboard,
@@ -100,6 +101,7 @@ BASIS_LABELS = {"posted_at": "By posting date", "tax_date": "By tax date"}
 class TaxLiabilityControls(Controls):
     """The tax dashboard's widgets; set ``.value`` on any of them to recompute."""
 
+    stripe_account: widgets.Dropdown
     period: widgets.ToggleButtons
     basis: widgets.Dropdown
     timezone: widgets.Dropdown
@@ -210,8 +212,9 @@ class TaxLiabilityDashboard(Dashboard[TaxLiabilityControls]):
         `NoReport` (the tile says none is available, the reason is a note); None: no tile.
     now
         The instant registrations are checked against for expiry (default: the current time).
-    period, basis, timezone, start, end, currency, jurisdictions
-        Initial control values: ``month``/``quarter``/``year``, the date periods follow
+    stripe_account, period, basis, timezone, start, end, currency, jurisdictions
+        Initial control values: a connected account (``acct_...``, ``"own"``; None: all; see
+        `finlab.dashboards.accounts`), ``month``/``quarter``/``year``, the date periods follow
         (``posted_at`` or ``tax_date``), an IANA timezone, the first and last day shown (inclusive;
         dates or ISO strings), a currency and jurisdictions (None: all).
 
@@ -232,6 +235,7 @@ class TaxLiabilityDashboard(Dashboard[TaxLiabilityControls]):
         *,
         report: pl.DataFrame | NoReport | None = None,
         now: date | datetime | None = None,
+        stripe_account: str | None = None,
         period: str = "month",
         basis: str = "posted_at",
         timezone: str = "UTC",
@@ -241,11 +245,13 @@ class TaxLiabilityDashboard(Dashboard[TaxLiabilityControls]):
         jurisdictions: Iterable[str] | None = None,
     ) -> None:
         self.lines = tax_lines(line_items, transactions)
+        self._owners = transactions.rename({"id": "tax_transaction"})  # whose each transaction is
         self.registrations = registrations
         self.report = report
         self.now = now if now is not None else datetime.now(UTC)
         codes = sorted(self.lines["jurisdiction"].unique().to_list())
         controls = TaxLiabilityControls(
+            stripe_account=account_control(transactions, stripe_account),
             period=choice_control(FILING_PERIODS, period, "Period", "period"),
             basis=basis_control(basis),
             timezone=timezone_control(timezone),
@@ -296,11 +302,18 @@ class TaxLiabilityDashboard(Dashboard[TaxLiabilityControls]):
 
     def _compute(self) -> View:
         controls = self.controls
+        chosen = controls.stripe_account.value
+        lines, registrations, report = self.lines, self.registrations, self.report
+        if chosen != ALL_ACCOUNTS:  # one account's lines, registrations and export
+            mine = of_account(self._owners, chosen).select("tax_transaction")
+            lines = lines.join(mine, on="tax_transaction", how="semi")
+            registrations = None if registrations is None else of_account(registrations, chosen)
+            report = of_account(report, chosen) if isinstance(report, pl.DataFrame) else report
         return tax_liability_view(
-            self.lines,
-            self.registrations,
+            lines,
+            registrations,
             now=self.now,
-            report=self.report,
+            report=report,
             period=controls.period.value,
             basis=controls.basis.value,
             timezone=controls.timezone.value,

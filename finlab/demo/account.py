@@ -6,6 +6,8 @@ exactly as it reads Stripe (tax transactions too are found through PaymentIntent
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import httpx
 
 from finlab.connection import Connection, notice_once
@@ -13,11 +15,14 @@ from finlab.demo import dataset as demo_data
 from finlab.demo.server import DEMO_API_KEY, DemoStripe
 
 
-def demo_connection(store: str | None = None) -> Connection:
+def demo_connection(
+    store: str | None = None, stripe_account: str | Sequence[str] | None = None
+) -> Connection:
     """The bundled demo account, served in-process.
 
     It has no rate budget on purpose: the in-process server is no Stripe to protect, and notebooks
     should not wait on limits that are not there. Every other connection gets one (see `connect`).
+    The demo account is a platform: ``stripe_account`` reads its connected accounts (`finlab.demo.platform`).
     """
     dataset = demo_data.default_dataset()  # looked up on each call: tests swap in a smaller account
     server = DemoStripe(dataset)
@@ -29,6 +34,7 @@ def demo_connection(store: str | None = None) -> Connection:
     return Connection(
         DEMO_API_KEY,
         transport=httpx.MockTransport(server.handle),
+        stripe_account=stripe_account,
         is_demo=True,
         store=store,
     )

@@ -35,6 +35,8 @@ Json = dict[str, Any]
 
 DATA_DIR = Path(__file__).parents[2] / "data"
 PARENTS_FILE = "_parents.json"
+#: The connected accounts' data (`finlab.demo.platform`): one JSON line per account.
+CONNECTED_FILE = "_connected.ndjson"
 ACCOUNT = "financial_connections.account"
 TRANSACTION = "financial_connections.transaction"
 ORDER = "climate.order"
@@ -228,11 +230,19 @@ class Dataset:
         Lists of Stripe objects keyed by object type (``"tax.transaction"``).
     parents
         Line item id -> id of the tax transaction or tax calculation that owns it.
+    connected
+        A platform's connected accounts (``acct_...``) -> their own data (`finlab.demo.platform`).
     """
 
-    def __init__(self, objects: dict[str, list[Json]] | None = None, parents: dict[str, str] | None = None):
+    def __init__(
+        self,
+        objects: dict[str, list[Json]] | None = None,
+        parents: dict[str, str] | None = None,
+        connected: dict[str, Dataset] | None = None,
+    ):
         self.objects: dict[str, list[Json]] = {} if objects is None else objects
         self.parents: dict[str, str] = {} if parents is None else parents
+        self.connected: dict[str, Dataset] = {} if connected is None else connected
         #: Bumped by every change; servers rebuild their indexes when it moves.
         self.version = 0
 
@@ -405,7 +415,15 @@ def dumps(dataset: Dataset) -> dict[str, str]:
         for object_type, objects in sorted(dataset.objects.items())
     }
     files[PARENTS_FILE] = json.dumps(dataset.parents, sort_keys=True, separators=(",", ":")) + "\n"
+    if dataset.connected:
+        files[CONNECTED_FILE] = "".join(
+            json.dumps({"id": account, "objects": data.objects, "parents": data.parents}, **_COMPACT) + "\n"
+            for account, data in dataset.connected.items()
+        )
     return files
+
+
+_COMPACT: dict[str, Any] = {"sort_keys": True, "separators": (",", ":")}
 
 
 def loads(files: dict[str, str]) -> Dataset:
@@ -415,7 +433,11 @@ def loads(files: dict[str, str]) -> Dataset:
         for name, text in sorted(files.items())
         if name.endswith(".jsonl")
     }
-    return Dataset(objects, json.loads(files.get(PARENTS_FILE, "{}")))
+    connected = {}
+    for line in files.get(CONNECTED_FILE, "").splitlines():
+        account = json.loads(line)
+        connected[account["id"]] = Dataset(account["objects"], account["parents"])
+    return Dataset(objects, json.loads(files.get(PARENTS_FILE, "{}")), connected)
 
 
 def write(dataset: Dataset, directory: Path) -> list[Path]:
@@ -448,8 +470,8 @@ def default_dataset() -> Dataset:
     memory once) and kept as a `marshal` snapshot. Every call unpacks the snapshot again (about
     0.1 s), so each caller gets an independent deep copy it may mutate freely.
     """
-    objects, parents = marshal.loads(_snapshot())
-    return Dataset(objects, parents)
+    objects, parents, connected = marshal.loads(_snapshot())
+    return Dataset(objects, parents, {account: Dataset(*data) for account, data in connected.items()})
 
 
 @functools.cache
@@ -461,10 +483,11 @@ def _snapshot() -> bytes:
         from finlab.demo.generator import generate  # imported here: the generator imports this module
 
         dataset = generate()
-    return marshal.dumps((dataset.objects, dataset.parents))
+    connected = {account: (data.objects, data.parents) for account, data in dataset.connected.items()}
+    return marshal.dumps((dataset.objects, dataset.parents, connected))
 
 
 def _read(directory: Path) -> dict[str, str]:
     """Return the text of a dataset directory's files by name."""
-    names = [*sorted(directory.glob("*.jsonl")), directory / PARENTS_FILE]
+    names = [*sorted(directory.glob("*.jsonl")), directory / PARENTS_FILE, directory / CONNECTED_FILE]
     return {path.name: path.read_text(encoding="utf-8") for path in names if path.exists()}

@@ -35,6 +35,7 @@ from finlab.demo.dataset import (
 from finlab.demo.identity import make_identity
 from finlab.demo.operations import make_forwarding, make_onramp, make_webhooks
 from finlab.demo.payments import make_payments
+from finlab.demo.platform import make_platform
 from finlab.demo.reporting import FILE, REPORT_RUN, REPORT_TYPE, make_reporting, size_files
 from finlab.demo.tax import make_remittances, make_tax, tax_settings
 
@@ -58,16 +59,15 @@ def generate(*, seed: int = 7, now: datetime = DEMO_NOW, n_transactions: int = 1
     suppliers, products, orders = make_climate(random.Random(f"{seed}:climate"), cal)
     sessions, reports = make_identity(random.Random(f"{seed}:identity"), cal)
     misc = random.Random(f"{seed}:misc")
-    tax_transactions = [sale.txn for sale in tax.sales]
-    payments = random.Random(f"{seed}:payments")
+    sold = [sale.txn for sale in tax.sales]
     intents, refunds = make_payments(
-        payments, cal, tax_transactions, tax.line_items, tax.parents, tax.associations
+        random.Random(f"{seed}:payments"), cal, sold, tax.line_items, tax.parents, tax.associations
     )
     report_types, report_runs, files = make_reporting(random.Random(f"{seed}:reporting"), cal)
     objects: dict[str, list[Json]] = {
         ACCOUNT: accounts,
         TRANSACTION: transactions,
-        "tax.transaction": tax_transactions,
+        "tax.transaction": sold,
         "tax.transaction_line_item": tax.line_items,
         "tax.association": tax.associations,
         "tax.calculation": tax.calculations,
@@ -88,7 +88,8 @@ def generate(*, seed: int = 7, now: datetime = DEMO_NOW, n_transactions: int = 1
         REPORT_RUN: report_runs,
         FILE: files,
     }
-    dataset = Dataset(objects, tax.parents)
+    objects["account"], connected = make_platform(seed, cal)  # Connect: the accounts and their data
+    dataset = Dataset(objects, tax.parents, connected)
     size_files(dataset)
     return dataset
 

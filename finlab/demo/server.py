@@ -80,6 +80,7 @@ class RecordedRequest:
     path: str
     params: tuple[tuple[str, str], ...]
     status: int
+    account: str | None = None  # the Stripe-Account header, if any
 
 
 class _StripeError(Exception):
@@ -367,6 +368,7 @@ _ROUTES = (
     ),
     _Route("/v1/tax/settings", "tax.settings", "singleton", _read("tax_settings")),
     _Route("/v1/account", "account", "account", _read("account")),
+    *_resource("/v1/accounts", "account", filters={"created": _Range()}, permission=_read("account")),
     *_resource("/v1/climate/orders", "climate.order"),
     *_resource("/v1/climate/products", "climate.product"),
     *_resource("/v1/climate/suppliers", "climate.supplier"),
@@ -584,6 +586,8 @@ class DemoStripe:
         self._answered = 0
         self._listings = dict(listings or {})
         self._index = _Index(dataset, self._listings)
+        #: The connected accounts' servers (a platform's `Stripe-Account` requests), made when first asked.
+        self._connected: dict[str, DemoStripe] = {}
 
     def transport(self) -> httpx.MockTransport:
         """Return a transport for `httpx.Client` or `httpx.AsyncClient` that calls `handle`."""
@@ -608,7 +612,8 @@ class DemoStripe:
             status, body = error.status, error.body(request_id)
         with self._lock:
             params = tuple(request.url.params.multi_items())
-            self.requests.append(RecordedRequest(request.method, request.url.path, params, status))
+            account = request.headers.get("Stripe-Account")
+            self.requests.append(RecordedRequest(request.method, request.url.path, params, status, account))
         headers = {
             "Content-Type": "text/csv" if isinstance(body, bytes) else "application/json",
             "Request-Id": request_id,
@@ -624,6 +629,32 @@ class DemoStripe:
 
     def _dispatch(self, request: httpx.Request) -> Json | bytes:
         key = self._authenticate(request)
+        account = request.headers.get("Stripe-Account")
+        target = self if account in (None, self.account_id) else self._on_behalf_of(account, key)
+        return target._answer(request, key)
+
+    def _on_behalf_of(self, account: str, key: str) -> DemoStripe:
+        """The server of a connected account; Stripe's 403 for an unknown account or a revoked one."""
+        dataset = self.dataset.connected.get(account)
+        if dataset is None:
+            msg = (
+                f"The provided key '{mask_key(key)}' does not have access to account '{account}' "
+                "(or that account does not exist). Application access may have been revoked."
+            )
+            raise _StripeError(403, msg, code="account_invalid")
+        with self._lock:
+            if account not in self._connected:
+                self._connected[account] = DemoStripe(
+                    dataset,
+                    api_keys=self.api_keys,
+                    account_id=account,
+                    clock=self.clock,
+                    files_host=self.files_host,
+                )
+            return self._connected[account]
+
+    def _answer(self, request: httpx.Request, key: str) -> Json | bytes:
+        """The answer of this account's data to an authenticated request."""
         path = request.url.path
         route, object_id = self._route(request.method, path)
         if (route.kind == "contents") != (request.url.host == self.files_host):

@@ -40,6 +40,7 @@ from finlab.resources.operations import OPERATIONS
 from finlab.resources.tax import ADDRESS, TAX, TAX_BEHAVIOR, TAX_BREAKDOWN, TAXABILITY_OVERRIDE
 
 __all__ = [
+    "ACCOUNT_COLUMN",
     "ADDRESS",
     "BY_METHOD",
     "CURRENCY_KEY",
@@ -129,6 +130,12 @@ def check_id(value: object, what: str) -> str:
     raise ConfigurationError(msg)
 
 
+#: The column every frame of a `finlab.Connection` ends with: the connected account a row belongs to
+#: (null for the key's own account; see `finlab.connected`).
+ACCOUNT_COLUMN = "stripe_account"
+
+
 def schema(name: str) -> pl.Schema:
-    """The fixed Polars schema of a resource's frame."""
-    return get(name).schema
+    """The fixed Polars schema of a resource's frame, as a `finlab.Connection` returns it: the resource's
+    columns (`Resource.schema`, what is parsed and stored) and `ACCOUNT_COLUMN`."""
+    return pl.Schema({**get(name).schema, ACCOUNT_COLUMN: pl.String()})
