@@ -55,7 +55,7 @@ _SEQ_WIDTH = 6
 _NEW_CARD_SPEND = (("Uber", 2800), ("Starbucks", 1150), ("Amazon", 8900), ("DoorDash", 6500))
 
 
-def _base62(value: int, width: int) -> str:
+def base62(value: int, width: int) -> str:
     """Return the last ``width`` base-62 digits of ``value``, most significant first."""
     digits = []
     for _ in range(width):
@@ -66,12 +66,12 @@ def _base62(value: int, width: int) -> str:
 
 def new_id(rng: random.Random, prefix: str) -> str:
     """Return a Stripe-looking id: ``prefix`` and 24 characters drawn from ``rng``."""
-    return prefix + _base62(rng.getrandbits(143), 24)
+    return prefix + base62(rng.getrandbits(143), 24)
 
 
 def refresh_id(rng: random.Random, seq: int) -> str:
     """Return a ``fctxnref_`` id that sorts by ``seq`` (its first six characters encode it)."""
-    return REFRESH_PREFIX + _base62(seq, _SEQ_WIDTH) + _base62(rng.getrandbits(108), 24 - _SEQ_WIDTH)
+    return REFRESH_PREFIX + base62(seq, _SEQ_WIDTH) + base62(rng.getrandbits(108), 24 - _SEQ_WIDTH)
 
 
 def refresh_seq(refresh: str) -> int:

@@ -35,6 +35,7 @@ from finlab.demo.dataset import (
     TRANSACTION,
     Dataset,
     Json,
+    base62,
     fc_balance,
     refresh_id,
     timestamp,
@@ -56,14 +57,6 @@ def _mix(value: int) -> int:
     value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
     value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & _MASK
     return value ^ (value >> 31)
-
-
-def _base62(value: int, width: int) -> str:
-    digits = []
-    for _ in range(width):
-        value, digit = divmod(value, len(ALPHABET))
-        digits.append(ALPHABET[digit])
-    return "".join(reversed(digits))
 
 
 def _number(code: str) -> int:
@@ -91,8 +84,8 @@ class _Account:
         return self.last - (position * (self.last - self.first)) // max(1, self.count)
 
     def txn_id(self, position: int) -> str:
-        filler = _base62(_mix(self.seed ^ (self.index << 40) ^ position), 14)
-        return f"fctxn_{_base62(self.index, 4)}{_base62(position, 6)}{filler}"
+        filler = base62(_mix(self.seed ^ (self.index << 40) ^ position), 14)
+        return f"fctxn_{base62(self.index, 4)}{base62(position, 6)}{filler}"
 
     def transaction(self, position: int) -> Json:
         """The transaction at ``position`` of this account's newest-first list."""
@@ -209,7 +202,7 @@ class SyntheticPlatform:
         return [
             _Account(
                 index=index,
-                id=f"fca_{_base62(self.seed, 4)}Synthetic{_base62(index, 11)}",
+                id=f"fca_{base62(self.seed, 4)}Synthetic{base62(index, 11)}",
                 currency=_CURRENCIES[index % len(_CURRENCIES)],
                 count=base + (index < extra),
                 first=calendar.start,
@@ -222,7 +215,7 @@ class SyntheticPlatform:
 
     def connected_ids(self) -> list[str]:
         """The connected accounts' ids (``acct_...``), in order."""
-        return [f"acct_1Synthetic{_base62(k, 8)}" for k in range(self.connected_accounts)]
+        return [f"acct_1Synthetic{base62(k, 8)}" for k in range(self.connected_accounts)]
 
     def connected(self, fc_index: int) -> str:
         """The connected account that owns the ``fc_index``-th FC account."""
@@ -257,7 +250,7 @@ def _fc_account(account: _Account, calendar: Calendar) -> Json:
     as_of = calendar.cutoff
     current = 1_000_000_000 + _mix(account.seed ^ account.index) % 1_000_000_000
     return {
-        "account_holder": {"customer": f"cus_Synthetic{_base62(account.index, 15)}", "type": "customer"},
+        "account_holder": {"customer": f"cus_Synthetic{base62(account.index, 15)}", "type": "customer"},
         "balance": fc_balance(account.currency, current, 0, as_of),
         "balance_refresh": {
             "last_attempted_at": as_of,
