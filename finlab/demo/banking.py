@@ -20,8 +20,8 @@ from datetime import date
 
 from finlab.demo.clock import DAY, Calendar, month_day, weekday_after, weekday_before
 from finlab.demo.dataset import (
-    ACCOUNT,
     Json,
+    fc_account,
     fc_balance,
     fc_transaction,
     new_id,
@@ -420,36 +420,15 @@ def _account(
     opening = max(bank.opening, -(-(bank.cushion - lowest) // 100_000_00) * 100_000_00)
     current = opening + sum(txn["amount"] for txn in transactions if _posted_by(txn, as_of))
     pending = sum(txn["amount"] for txn in transactions if _pending_at(txn, as_of))
-    return {
-        "account_holder": {"customer": holder, "type": "customer"},
-        "balance": fc_balance(bank.currency, current, pending, as_of),
-        "balance_refresh": {
-            "last_attempted_at": as_of,
-            "next_refresh_available_at": as_of + 3_600,
-            "status": "succeeded",
-        },
-        "category": "cash",
-        "created": cal.start - 2 * DAY,
-        "display_name": bank.display_name,
-        "id": account_id,
-        "institution_name": bank.institution,
-        "last4": bank.last4,
-        "livemode": False,
-        "object": ACCOUNT,
-        "ownership": None,
-        "ownership_refresh": None,
-        "permissions": ["balances", "transactions"],
-        "status": "active",
-        "subcategory": bank.subcategory,
-        "subscriptions": ["transactions"],
-        "supported_payment_method_types": ["us_bank_account"],
-        "transaction_refresh": {
-            "id": refresh,
-            "last_attempted_at": cal.cutoff,
-            "next_refresh_available_at": cal.cutoff + 3_600,
-            "status": "succeeded",
-        },
-    }
+    return fc_account(
+        account_id=account_id,
+        holder=holder,
+        balance=fc_balance(bank.currency, current, pending, as_of),
+        created=cal.start - 2 * DAY,
+        names=(bank.display_name, bank.institution, bank.last4),
+        subcategory=bank.subcategory,
+        refreshed=(refresh, cal.cutoff),
+    )
 
 
 def _posted_by(txn: Json, moment: int) -> bool:

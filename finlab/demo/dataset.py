@@ -101,6 +101,55 @@ def fc_balance(currency: str, current: int, pending: int, as_of: int) -> Json:
     }
 
 
+def fc_account(
+    *,
+    account_id: str,
+    holder: str,
+    balance: Json,
+    created: int,
+    names: tuple[str, str, str],
+    subcategory: str,
+    refreshed: tuple[str, int],
+) -> Json:
+    """Return a cash ``financial_connections.account`` with this ``balance`` (refreshed at its ``as_of``).
+
+    ``names`` is (display name, institution name, last4); ``refreshed`` is (the last transaction
+    refresh id, when it was attempted).
+    """
+    display_name, institution, last4 = names
+    refresh, attempted = refreshed
+    return {
+        "account_holder": {"customer": holder, "type": "customer"},
+        "balance": balance,
+        "balance_refresh": {
+            "last_attempted_at": balance["as_of"],
+            "next_refresh_available_at": balance["as_of"] + 3_600,
+            "status": "succeeded",
+        },
+        "category": "cash",
+        "created": created,
+        "display_name": display_name,
+        "id": account_id,
+        "institution_name": institution,
+        "last4": last4,
+        "livemode": False,
+        "object": ACCOUNT,
+        "ownership": None,
+        "ownership_refresh": None,
+        "permissions": ["balances", "transactions"],
+        "status": "active",
+        "subcategory": subcategory,
+        "subscriptions": ["transactions"],
+        "supported_payment_method_types": ["us_bank_account"],
+        "transaction_refresh": {
+            "id": refresh,
+            "last_attempted_at": attempted,
+            "next_refresh_available_at": attempted + 3_600,
+            "status": "succeeded",
+        },
+    }
+
+
 def fc_transaction(
     rng: random.Random,
     *,

@@ -36,6 +36,7 @@ from finlab.demo.dataset import (
     Dataset,
     Json,
     base62,
+    fc_account,
     fc_balance,
     refresh_id,
     timestamp,
@@ -249,33 +250,12 @@ def _fc_account(account: _Account, calendar: Calendar) -> Json:
     """The ``financial_connections.account`` object of a synthetic FC account."""
     as_of = calendar.cutoff
     current = 1_000_000_000 + _mix(account.seed ^ account.index) % 1_000_000_000
-    return {
-        "account_holder": {"customer": f"cus_Synthetic{base62(account.index, 15)}", "type": "customer"},
-        "balance": fc_balance(account.currency, current, 0, as_of),
-        "balance_refresh": {
-            "last_attempted_at": as_of,
-            "next_refresh_available_at": as_of + 3_600,
-            "status": "succeeded",
-        },
-        "category": "cash",
-        "created": account.first,
-        "display_name": f"Synthetic {account.index:04d}",
-        "id": account.id,
-        "institution_name": "Synthetic Bank",
-        "last4": f"{account.index % 10_000:04d}",
-        "livemode": False,
-        "object": ACCOUNT,
-        "ownership": None,
-        "ownership_refresh": None,
-        "permissions": ["balances", "transactions"],
-        "status": "active",
-        "subcategory": "checking",
-        "subscriptions": ["transactions"],
-        "supported_payment_method_types": ["us_bank_account"],
-        "transaction_refresh": {
-            "id": account.refresh,
-            "last_attempted_at": calendar.cutoff,
-            "next_refresh_available_at": calendar.cutoff + 3_600,
-            "status": "succeeded",
-        },
-    }
+    return fc_account(
+        account_id=account.id,
+        holder=f"cus_Synthetic{base62(account.index, 15)}",
+        balance=fc_balance(account.currency, current, 0, as_of),
+        created=account.first,
+        names=(f"Synthetic {account.index:04d}", "Synthetic Bank", f"{account.index % 10_000:04d}"),
+        subcategory="checking",
+        refreshed=(account.refresh, calendar.cutoff),
+    )
