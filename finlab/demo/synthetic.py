@@ -24,9 +24,9 @@ Examples
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import overload
+from typing import TypeVar, overload
 
 from finlab.demo.clock import DAY, DEMO_NOW, Calendar
 from finlab.demo.dataset import (
@@ -45,6 +45,7 @@ from finlab.demo.server import Listing
 
 __all__ = ["SyntheticPlatform"]
 
+T = TypeVar("T")
 _MASK = (1 << 64) - 1
 _CURRENCIES = ("usd", "eur", "gbp")
 _MERCHANTS = ("AWS", "Payroll", "Stripe payout", "Office rent", "Card spend", "Wire in", "Refund")
@@ -88,6 +89,10 @@ class _Account:
         filler = base62(_mix(self.seed ^ (self.index << 40) ^ position), 14)
         return f"fctxn_{base62(self.index, 4)}{base62(position, 6)}{filler}"
 
+    def key(self, position: int) -> int:
+        """The negated ``transacted_at`` at ``position`` (ascending), for the server's bisection."""
+        return -self.transacted_at(position)
+
     def transaction(self, position: int) -> Json:
         """The transaction at ``position`` of this account's newest-first list."""
         at = self.transacted_at(position)
@@ -116,42 +121,23 @@ class _Account:
         }
 
 
-class _Transactions(Sequence[Json]):
-    """An account's transactions, newest first, each made when indexed."""
+class _Computed(Sequence[T]):
+    """``count`` items, each made by ``item(position)`` when indexed (nothing is held)."""
 
-    def __init__(self, account: _Account) -> None:
-        self.account = account
-
-    def __len__(self) -> int:
-        return self.account.count
-
-    @overload
-    def __getitem__(self, index: int) -> Json: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[Json]: ...
-    def __getitem__(self, index: int | slice) -> Json | list[Json]:
-        if isinstance(index, slice):
-            return [self.account.transaction(i) for i in range(*index.indices(len(self)))]
-        return self.account.transaction(_checked(index, len(self)))
-
-
-class _Keys(Sequence[int]):
-    """The negated ``transacted_at`` of each position (ascending), for the server's bisection."""
-
-    def __init__(self, account: _Account) -> None:
-        self.account = account
+    def __init__(self, length: int, item: Callable[[int], T]) -> None:
+        self.length, self.item = length, item
 
     def __len__(self) -> int:
-        return self.account.count
+        return self.length
 
     @overload
-    def __getitem__(self, index: int) -> int: ...
+    def __getitem__(self, index: int) -> T: ...
     @overload
-    def __getitem__(self, index: slice) -> list[int]: ...
-    def __getitem__(self, index: int | slice) -> int | list[int]:
+    def __getitem__(self, index: slice) -> list[T]: ...
+    def __getitem__(self, index: int | slice) -> T | list[T]:
         if isinstance(index, slice):
-            return [-self.account.transacted_at(i) for i in range(*index.indices(len(self)))]
-        return -self.account.transacted_at(_checked(index, len(self)))
+            return [self.item(i) for i in range(*index.indices(len(self)))]
+        return self.item(_checked(index, len(self)))
 
 
 class _Positions(Mapping[str, int]):
@@ -241,7 +227,11 @@ class SyntheticPlatform:
     def listings(self, stripe_account: str | None = None) -> dict[tuple[str, str | None], Listing]:
         """Each FC account's transaction list, for ``DemoStripe(..., listings=...)``."""
         return {
-            (TRANSACTION, a.id): Listing(_Transactions(a), _Keys(a), _Positions(a))
+            (TRANSACTION, a.id): Listing(
+                _Computed(a.count, a.transaction),
+                _Computed(a.count, a.key),
+                _Positions(a),
+            )
             for a in self._mine(stripe_account)
         }
 
