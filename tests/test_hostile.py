@@ -321,10 +321,15 @@ def test_lists_without_a_documented_order_may_come_in_any_order() -> None:
     assert 3 == len(found)
 
 
-def endless(page: int) -> tuple[list[dict[str, Any]], bool]:
-    """Has more, forever: 100 new objects a page, each older than the last."""
-    first = page * 100
-    return [order(first + i, 2_000_000_000 - first - i) for i in range(100)], True
+def endless_of(
+    make: Callable[[int], dict[str, Any]],
+) -> Callable[[int], tuple[list[dict[str, Any]], bool]]:
+    """Pages that have more, forever: 100 new objects a page, the n-th object ``make(n)``."""
+    return lambda page: ([make(page * 100 + i) for i in range(100)], True)
+
+
+#: Climate orders, each older than the last.
+endless = endless_of(lambda n: order(n, 2_000_000_000 - n))
 
 
 @pytest.mark.parametrize("created", [True, False])
@@ -360,22 +365,17 @@ def test_frame_methods_stop_at_max_objects() -> None:
 
 
 def test_transactions_stop_at_max_objects() -> None:
-    def transactions(page: int) -> tuple[list[dict[str, Any]], bool]:
-        first = page * 100
-        data = [
-            {
-                "id": f"fctxn_{first + i:08d}",
-                "object": "financial_connections.transaction",
-                "account": "fca_1",
-                "amount": -100,
-                "currency": "usd",
-                "status": "posted",
-                "transacted_at": 1_700_000_000,
-            }
-            for i in range(100)
-        ]
-        return data, True
-
+    transactions = endless_of(
+        lambda n: {
+            "id": f"fctxn_{n:08d}",
+            "object": "financial_connections.transaction",
+            "account": "fca_1",
+            "amount": -100,
+            "currency": "usd",
+            "status": "posted",
+            "transacted_at": 1_700_000_000,
+        }
+    )
     connection = finlab.connect(KEY, transport=list_server(transactions), retry=NO_RETRY, budget=FAST)
 
     with pytest.raises(errors.PaginationError, match="more than max_objects=2,000 transactions"):
@@ -383,19 +383,14 @@ def test_transactions_stop_at_max_objects() -> None:
 
 
 def test_tax_discovery_stops_at_max_objects() -> None:
-    def intents(page: int) -> tuple[list[dict[str, Any]], bool]:
-        first = page * 100
-        data = [
-            {
-                "id": f"pi_{first + i:08d}",
-                "object": "payment_intent",
-                "created": 1_770_000_000,
-                "status": "succeeded",
-            }
-            for i in range(100)
-        ]
-        return data, True  # a PaymentIntent list that never ends
-
+    intents = endless_of(  # a PaymentIntent list that never ends
+        lambda n: {
+            "id": f"pi_{n:08d}",
+            "object": "payment_intent",
+            "created": 1_770_000_000,
+            "status": "succeeded",
+        }
+    )
     connection = finlab.connect(KEY, transport=list_server(intents), retry=NO_RETRY, budget=FAST)
 
     with pytest.raises(
