@@ -27,7 +27,8 @@ Json = dict[str, Any]
 RUNS = "/v1/reporting/report_runs"
 #: Seconds between polls of a pending run.
 POLL_EVERY = 2.0
-#: Seconds a created run is waited for by default (Stripe's runs usually take seconds to minutes).
+#: Seconds a created run is waited for by default: finlab's choice, not a Stripe field (a caller can pass
+#: a longer ``wait``; the run goes on at Stripe either way).
 WAIT = 600.0
 
 
