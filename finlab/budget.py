@@ -116,8 +116,15 @@ class _Bucket:
         """Add the tokens the rate handed out since the last refill (at most ``burst`` in the bucket)."""
         if now > self.updated:
             if self.updated > -math.inf:
-                self.level = min(self.burst, self.level + self.rate.tokens(self.updated, now))
+                self.level = min(self.size(), self.level + self.rate.tokens(self.updated, now))
             self.updated = now
+
+    def size(self) -> int:
+        """How many tokens the bucket holds at most: one while another client shares the limit.
+
+        A burst sent at once on top of the rate is refused when the capacity left over is all taken.
+        """
+        return 1 if self.rate.ceiling is not None else self.burst
 
     def earliest(self, now: float) -> float:
         """The earliest instant the bucket has a token (``now`` if it has one)."""
@@ -281,15 +288,19 @@ class Budget:
             self._abandon(key, ticket)
             raise
 
-    def rate_limited(self, path: str) -> None:
-        """Stripe answered 429 for ``path``: the endpoint's and the global rate learn from it."""
-        self._answer(path, limited=True)
+    def now(self) -> float:
+        """The budget's clock (monotonic seconds): the client reports when each request was sent by it."""
+        return self._clock()
 
-    def admitted(self, path: str) -> None:
+    def rate_limited(self, path: str, sent: float | None = None) -> None:
+        """Stripe answered 429 for ``path``, to a request ``sent`` then (default: now): the rates learn."""
+        self._answer(path, limited=True, sent=sent)
+
+    def admitted(self, path: str, sent: float | None = None) -> None:
         """Stripe answered ``path`` with anything but 429: the rates learn the capacity left."""
-        self._answer(path, limited=False)
+        self._answer(path, limited=False, sent=sent)
 
-    def _answer(self, path: str, *, limited: bool) -> None:
+    def _answer(self, path: str, *, limited: bool, sent: float | None) -> None:
         key = endpoint_of(path)
         with self._lock:
             now = self._clock()
@@ -298,7 +309,7 @@ class Budget:
             for bucket in (self._global, None if endpoint is None else endpoint.bucket):
                 if bucket is not None:
                     bucket.refill(now)  # tokens earned before a change are earned at the old rate
-                    bucket.rate.answer(now, limited)
+                    bucket.rate.answer(now, limited, sent)
 
     def rates(self) -> dict[str, float | None]:
         """Effective requests per second now: ``"global"`` and every endpoint seen (``None``: unlimited)."""

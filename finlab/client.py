@@ -190,14 +190,16 @@ class Client:
         attempt = 0
         while True:
             attempt += 1
+            sent = None
             if self.budget is not None:
                 self.budget.acquire(path)
+                sent = self.budget.now()
             self.policy.stats.requests += 1
             try:
                 outcome: httpx.Response | Failure = self._fetch(request)
             except (httpx.TransportError, httpx.DecodingError, BodyError) as exc:
                 outcome = exc
-            verdict = self.policy.settle(outcome, path, attempt, self.budget, decoder)
+            verdict = self.policy.settle(outcome, path, attempt, (self.budget, sent), decoder)
             if not isinstance(verdict, Retry):
                 return verdict
             time.sleep(verdict.delay)
@@ -327,14 +329,16 @@ class AsyncClient:
         attempt = 0
         while True:
             attempt += 1
+            sent = None
             if self.budget is not None:
                 await self.budget.acquire_async(path)
+                sent = self.budget.now()
             self.policy.stats.requests += 1
             try:
                 outcome: httpx.Response | Failure = await self._fetch(request, cap)
             except (httpx.TransportError, httpx.DecodingError, BodyError) as exc:
                 outcome = exc
-            verdict = self.policy.settle(outcome, path, attempt, self.budget, decoder)
+            verdict = self.policy.settle(outcome, path, attempt, (self.budget, sent), decoder)
             if not isinstance(verdict, Retry):
                 return verdict
             await asyncio.sleep(verdict.delay)

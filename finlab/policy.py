@@ -63,10 +63,13 @@ class RateGate(Protocol):
     async def acquire_async(self, path: str) -> float:
         """Wait (without blocking the loop) until a request to ``path`` may go."""
 
-    def rate_limited(self, path: str) -> None:
-        """Stripe answered 429 for ``path``: slow down."""
+    def now(self) -> float:
+        """The budget's clock: when a request it granted is sent."""
 
-    def admitted(self, path: str) -> None:
+    def rate_limited(self, path: str, sent: float | None = None) -> None:
+        """Stripe answered 429 for ``path`` (a request ``sent`` then, by `now`): slow down."""
+
+    def admitted(self, path: str, sent: float | None = None) -> None:
         """Stripe answered ``path`` with anything but 429: the request counted against the limit."""
 
 
@@ -165,16 +168,20 @@ class RequestPolicy:
         outcome: httpx.Response | Failure,
         path: str,
         attempt: int,
-        budget: RateGate | None,
+        gate: tuple[RateGate | None, float | None],
         decoder: Decoder[T],
     ) -> T | Retry:
-        """Decide what one attempt's outcome means: the decoded body, a `Retry`, or a raised error."""
+        """Decide what one attempt's outcome means: the decoded body, a `Retry`, or a raised error.
+
+        ``gate`` is the rate budget, if any, and when it let this attempt go (on its clock).
+        """
+        budget, sent = gate
         if not isinstance(outcome, httpx.Response):
             return self.judge_exception(outcome, path, attempt)
         if budget is None:
             return self.judge_response(outcome, path, attempt, decoder)
         limited = outcome.status_code == 429
-        (budget.rate_limited if limited else budget.admitted)(path)
+        (budget.rate_limited if limited else budget.admitted)(path, sent)
         verdict = self.judge_response(outcome, path, attempt, decoder)
         if limited and isinstance(verdict, Retry):
             # The budget slows every request after a 429: a wait that doubled with this request's own

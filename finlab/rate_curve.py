@@ -1,0 +1,90 @@
+"""A rate over time: piecewise linear, with the tokens it hands out and the time they take.
+
+Examples
+--------
+>>> curve = Curve([(0.0, 10.0), (2.0, 20.0)])
+>>> curve(1.0), curve.tokens(0.0, 3.0), curve.seconds_for(12.5, 0.0)
+(15.0, 50.0, 1.0)
+>>> quiet = curve.silenced(1.0, 2.0)
+>>> quiet(0.5), quiet(1.5), quiet(2.5), quiet.tokens(0.0, 3.0)
+(12.5, 0.0, 20.0, 32.5)
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator
+
+
+#: Seconds over which a probe's one request of rate is handed out.
+PROBE_SPAN = 0.01
+
+
+class Curve:
+    """A rate over time, linear between ``points`` ``(t, rate)`` and constant outside them."""
+
+    def __init__(self, points: list[tuple[float, float]]) -> None:
+        self.points = points
+
+    def __call__(self, now: float) -> float:
+        points = self.points
+        if now <= points[0][0]:
+            return points[0][1]
+        for (t0, r0), (t1, r1) in itertools.pairwise(points):
+            if now < t1:
+                return r0 + (r1 - r0) * (now - t0) / (t1 - t0)
+        return points[-1][1]
+
+    def _pieces(self, start: float) -> Iterator[tuple[float, float, float, float]]:
+        """``(t0, t1, rate at t0, slope)`` of each linear piece from ``start`` on; the last is endless.
+
+        Two points at one instant are a jump: the rate from then on is the second.
+        """
+        t, rate = start, self(start)
+        for t1, r1 in self.points:
+            if t1 <= t:
+                rate = r1 if t1 == t else rate
+                continue
+            yield t, t1, rate, (r1 - rate) / (t1 - t)
+            t, rate = t1, r1
+        yield t, math.inf, self.points[-1][1], 0.0
+
+    def tokens(self, start: float, end: float) -> float:
+        """Requests the rate hands out over ``[start, end]``."""
+        total = 0.0
+        for t0, t1, rate, slope in self._pieces(start):
+            if t0 >= end:
+                break
+            span = min(t1, end) - t0
+            total += rate * span + slope * span * span / 2
+        return total
+
+    def seconds_for(self, tokens: float, now: float) -> float:
+        """Seconds from ``now`` until the rate has handed out ``tokens``."""
+        if tokens <= 0:
+            return 0.0
+        for t0, t1, rate, slope in self._pieces(now):
+            span = t1 - t0
+            piece = math.inf if math.isinf(span) else rate * span + slope * span * span / 2
+            if tokens <= piece:
+                if slope == 0:
+                    return t0 - now + (tokens / rate if rate > 0 else math.inf)
+                return t0 - now + (math.sqrt(rate * rate + 2 * slope * tokens) - rate) / slope
+            tokens -= piece
+        return math.inf  # a rate that stays at 0 (never: the last point is a positive rate)
+
+    def shifted(self, seconds: float) -> Curve:
+        """The same curve ``seconds`` later."""
+        return Curve([(t + seconds, rate) for t, rate in self.points])
+
+    def silenced(self, start: float, end: float, probe: float | None = None) -> Curve:
+        """This curve at 0 from ``start`` to ``end``, but for one request's worth of rate at ``probe``."""
+        before = [(t, r) for t, r in self.points if t < start]
+        after = [(t, r) for t, r in self.points if t > end]
+        quiet = [(start, self(start)), (start, 0.0)]
+        if probe is not None and start < probe < end - PROBE_SPAN:
+            burst = 1.0 / PROBE_SPAN  # one token over the span
+            quiet += [(probe, 0.0), (probe, burst), (probe + PROBE_SPAN, burst), (probe + PROBE_SPAN, 0.0)]
+        quiet += [(end, 0.0), (end, self(end))]
+        return Curve(before + quiet + after)
