@@ -1,6 +1,6 @@
 """Virtual-time sim of benchmarks/contention.py: 2 variants of competitor, random 429s; chunked fetch like the real one."""
 import asyncio, random, sys
-sys.path.insert(0, "/work/main/tests")
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).parents[1] / "tests"))
 from test_budget import FakeClock, run_virtual, competitor_due
 from finlab.budget import Budget
 from finlab.demo.limits import Limits

@@ -27,16 +27,20 @@ Quiet(start=24.85, end=27.0, probe=25.05)
 from __future__ import annotations
 
 import collections
+import statistics
 from dataclasses import dataclass
 
 #: Seconds before a predicted onset at which finlab stops sending.
 LEAD = 0.15
+#: Onsets in a row that make a schedule.
+ONSETS = 4
 #: Two intervals between onsets agree if they differ by at most this share of the period (or 0.25 s).
 TOLERANCE = 0.1
 #: Seconds before a refused request just ahead of a quiet spell at which its burst is taken to begin.
 EARLY = 0.05
-#: Seconds after a predicted onset at which a confirming request goes.
-PROBE_AFTER = 0.2
+#: Where in a predicted burst (a share of its longest duration) the confirming request goes: late, where
+#: the other client's requests fill the server's whole window.
+PROBE_AT = 0.7
 #: Admitted confirming requests in a row after which the schedule is forgotten.
 MISSES = 2
 #: A schedule shorter than this is not a schedule (a burst that outlasts its pause looks like one).
@@ -56,7 +60,7 @@ class Recurrence:
     """The onsets and ends of the bursts seen, and the next burst they predict (module docstring)."""
 
     def __init__(self) -> None:
-        self.onsets: collections.deque[float] = collections.deque(maxlen=3)
+        self.onsets: collections.deque[float] = collections.deque(maxlen=ONSETS)
         self.durations: collections.deque[float] = collections.deque(maxlen=3)
         self.anchor: float | None = None  # the latest onset seen or confirmed
         self.open = False  # whether the burst at the anchor has not ended yet
@@ -65,22 +69,41 @@ class Recurrence:
         self.spells = 0  # quiet spells handed out since the schedule was learned
 
     def began(self, onset: float) -> None:
-        """A burst began: finlab's first refused request went at ``onset``."""
-        if self.anchor is not None and onset - self.anchor < MIN_PERIOD:
+        """A burst began: finlab's first refused request went at ``onset``.
+
+        On schedule it moves the phase (and half its error per cycle into the period); off schedule it
+        counts towards a schedule of its own, which replaces the old one once `ONSETS` agree.
+        """
+        if self.onsets and onset - self.onsets[-1] < MIN_PERIOD:
             return  # the same burst, seen again after a pause or a quiet spell
-        if self.anchor is not None and self.period is not None:
-            cycles = round((onset - self.anchor) / self.period)
-            if cycles >= 1 and abs(onset - self.anchor - cycles * self.period) <= TOLERANCE * self.period:
-                self.anchor, self.misses, self.open = onset, 0, True  # on schedule: only the phase moves
-            return  # off schedule: finlab's own rate, or another load; only misses end a schedule
         self.onsets.append(onset)
-        self.anchor, self.open = onset, True
-        self.period = self._period()
+        self.open = True
+        if self.period is not None and self.expects(onset):
+            self._track(onset)
+            self.misses = 0
+            return
+        period = self._period()
+        if period is not None:
+            self.anchor, self.period, self.misses = onset, period, 0
+        elif self.period is None:
+            self.anchor = onset
 
     def early(self, sent: float) -> None:
         """A request sent at ``sent``, just before a quiet spell, was refused: the burst came early."""
-        if self.period is not None:
-            self.anchor = sent - EARLY
+        if self.anchor is not None and self.period is not None:
+            self.anchor = min(sent - EARLY, self._due(sent))  # the phase only: early 429s are noisy
+
+    def overran(self, sent: float) -> None:
+        """A request sent at ``sent``, just after a quiet spell, was refused: the burst is still on.
+
+        Its end, when it comes, is measured from the predicted onset.
+        """
+        if self.anchor is not None and self.period is not None:
+            self.anchor, self.open = self._due(sent - self.duration()), True
+
+    def duration(self) -> float:
+        """How long a burst lasts: the median of the last ones seen (0 before any)."""
+        return max(self.durations) if self.durations else 0.0
 
     def ended(self, end: float) -> None:
         """The burst that began last is over: finlab's first request admitted again went at ``end``."""
@@ -95,17 +118,15 @@ class Recurrence:
         cycles = round((onset - self.anchor) / self.period)
         return abs(onset - self.anchor - cycles * self.period) <= TOLERANCE * self.period
 
-    def confirmed(self, onset: float) -> None:
-        """The confirming request sent at ``onset`` was refused: the burst came on schedule."""
-        self.anchor, self.misses = onset, 0
+    def confirmed(self) -> None:
+        """The confirming request was refused: the burst came on schedule."""
+        self.misses = 0
 
-    def missed(self, sent: float) -> None:
-        """The confirming request sent at ``sent`` was admitted: the burst is late, or gone."""
+    def missed(self) -> None:
+        """The confirming request was admitted: the burst did not come (after `MISSES`: forget them)."""
         self.misses += 1
         if self.misses >= MISSES:
             self.forget()
-        elif self.anchor is not None and self.period is not None:
-            self.anchor = sent - PROBE_AFTER + LEAD  # expect it a little later next time
 
     def forget(self) -> None:
         """Drop the schedule: bursts are reacted to again until three more agree."""
@@ -118,17 +139,32 @@ class Recurrence:
         """The quiet spell of the next predicted burst still to come after ``now`` (None: no schedule)."""
         if self.anchor is None or self.period is None or not self.durations:
             return None
-        onset = self.anchor + self.period
-        while onset + max(self.durations) <= now:
+        onset, duration = self.anchor + self.period, self.duration()
+        while onset + duration <= now:
             onset += self.period
         self.spells += 1
-        probe = onset + PROBE_AFTER if self.spells % 2 == 0 else None
-        return Quiet(round(onset - LEAD, 9), round(onset + max(self.durations), 9), probe and round(probe, 9))
+        probe = onset + PROBE_AT * duration if self.spells % 2 == 0 else None
+        return Quiet(round(onset - LEAD, 9), round(onset + duration, 9), probe and round(probe, 9))
+
+    def _due(self, moment: float) -> float:
+        """The predicted onset nearest ``moment``."""
+        assert self.anchor is not None and self.period is not None
+        return self.anchor + self.period * round((moment - self.anchor) / self.period)
+
+    def _track(self, onset: float) -> None:
+        """Move the phase to an onset seen, and half of its error per cycle into the period."""
+        assert self.anchor is not None and self.period is not None
+        cycles = round((onset - self.anchor) / self.period)
+        if cycles >= 1:
+            self.period += (onset - self.anchor - cycles * self.period) / cycles / 2
+        self.anchor = onset
 
     def _period(self) -> float | None:
-        if len(self.onsets) < 3:
+        """The period the last `ONSETS` onsets agree on, if they do."""
+        if len(self.onsets) < ONSETS:
             return None
-        first, second = self.onsets[1] - self.onsets[0], self.onsets[2] - self.onsets[1]
-        period = (first + second) / 2
-        agree = abs(first - second) <= max(TOLERANCE * period, 0.25)
+        onsets = list(self.onsets)
+        intervals = [b - a for a, b in zip(onsets, onsets[1:], strict=False)]
+        period = sum(intervals) / len(intervals)
+        agree = max(intervals) - min(intervals) <= max(TOLERANCE * period, 0.25)
         return period if agree and period >= MIN_PERIOD else None

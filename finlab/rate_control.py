@@ -30,13 +30,17 @@ import collections
 import math
 from dataclasses import dataclass
 
-from finlab.rate_bursts import PROBE_AFTER, Quiet, Recurrence
+from finlab.rate_bursts import Quiet, Recurrence
 from finlab.rate_curve import PROBE_SPAN, Curve
 
 #: Seconds of sends the significance test and the admitted rate look at.
 TEST_WINDOW = ADMITTED_WINDOW = 1.0
 #: The shortest span over which the admitted rate is measured.
 MIN_SPAN = 0.5
+#: Fewer answers than this in the window measure no capacity.
+MIN_ANSWERS = 5
+#: The server admitted less than finlab sent, beyond the background 429s and this share: a capacity.
+MARGIN = 0.03
 #: 429s this unlikely (binomial tail) under the background share count as caused by finlab's rate.
 SIGNIFICANCE = 0.01
 #: Weight of one answer in the background share (an exponential average over ~200 answers).
@@ -95,6 +99,7 @@ class Controller:
         self.limit, self.settings = limit, settings
         self.base = self.curve = Curve([(-math.inf, limit)])  # the rate, without and with a quiet spell
         self.bursts, self.quiet = Recurrence(), None  # type: tuple[Recurrence, Quiet | None]
+        self.overrun = False  # whether the last quiet spell ended before its burst
         self.ceiling: float | None = None
         self.background, self.pending = 0.0, 0  # pending: 429s not yet known not to start a cluster
         self.cut_at = self.resumed_at = -math.inf
@@ -193,29 +198,31 @@ class Controller:
         start = max(newest - ADMITTED_WINDOW, sends[0][0], self.resumed_at)
         if newest - start < MIN_SPAN:
             return None
-        admitted = sum(1 for sent, limited in sends if sent >= start and not limited)
-        return admitted / (newest - start)
+        window = [limited for sent, limited in sends if sent >= start]
+        if len(window) < MIN_ANSWERS:
+            return None
+        return (len(window) - sum(window)) / (newest - start)
 
     # --- how the rate changes ------------------------------------------------------------------------
 
     def _cut(self, now: float) -> None:
-        """Cut to ``backoff`` x the capacity the server shows while finlab sends above its ceiling.
+        """Cut to ``backoff`` x the capacity the server showed, if finlab sent more than it admitted.
 
-        Below the ceiling the admitted rate is finlab's own, not a capacity: the cut is then plain
-        (``backoff`` x the rate), the ceiling stays, and the climb goes back to it (or to the rate of
-        the cut, without one).
+        Otherwise the admitted rate is finlab's own, not a capacity: the cut is plain (``backoff`` x
+        the rate), the ceiling stays, and the climb goes back to it (or to the rate of the cut).
         """
-        rate = self.base(now)
-        capacity = self._capacity()
         self.before_cut = (self.base, self.ceiling)
-        if capacity is not None and (self.ceiling is None or rate > self.ceiling):
-            self.ceiling = max(self._floor(), min(rate, capacity))
+        self.cut_at = now
+        self._set_base(self._lowered(now, self.base(now), self._capacity()))
+
+    def _lowered(self, now: float, rate: float, capacity: float | None) -> Curve:
+        """The climb after finlab's ``rate`` proved too high, with the ``capacity`` measured meanwhile."""
+        if capacity is not None and capacity < (1 - self.background - MARGIN) * rate:
+            self.ceiling = max(self._floor(), capacity)
             start = self.ceiling * self.settings.backoff
         else:
-            self.ceiling = None if self.ceiling is None else min(self.ceiling, rate)
             start = rate * self.settings.backoff
-        self.cut_at = now
-        self._set_base(self._climb(now, max(self._floor(), start)))
+        return self._climb(now, max(self._floor(), start))
 
     def _pause(self, now: float) -> None:
         s = self.settings
@@ -223,10 +230,10 @@ class Controller:
             resume, onset = self.base, self.onset
             above = self.ceiling is not None and onset.rate > self.ceiling
             recent = now - self.resumed_at < REPEAT
-            own = above or recent or onset.share > 1 - s.backoff or not self.bursts.expects(onset.sent)
-            if own and onset.capacity is not None:  # finlab's own rate: below what got through before
-                self.ceiling = max(self._floor(), min(onset.rate, onset.capacity))
-                resume = self._climb(now, max(self._floor(), self.ceiling * s.backoff))
+            crowded = onset.share > self.background + 1 - s.backoff
+            own = not self.overrun and (above or recent or crowded or not self.bursts.expects(onset.sent))
+            if own:  # finlab's own rate: below what got through before
+                resume = self._lowered(now, onset.rate, onset.capacity)
             elif not own and self.before_cut is not None and now - self.cut_at < s.hold:
                 resume, self.ceiling = self.before_cut  # the burst, not finlab, caused that cut
             self.paused = _Pause(now, now + s.pause, resume)
@@ -261,7 +268,7 @@ class Controller:
             return
         quiet = self.bursts.next_quiet(now)
         if quiet != self.quiet:
-            self.quiet = quiet
+            self.quiet, self.overrun = quiet, False
             self._set_base(self.base)
 
     def _spell_answer(self, sent: float, limited: bool) -> bool:
@@ -271,13 +278,16 @@ class Controller:
             return False
         if quiet.probe is not None and quiet.probe <= sent <= quiet.probe + PROBE_SPAN:
             if limited:
-                self.bursts.confirmed(quiet.probe - PROBE_AFTER)
+                self.bursts.confirmed()
             else:
-                self.bursts.missed(sent)
+                self.bursts.missed()
             return True
         if limited and quiet.start - ECHO / 2 <= sent < quiet.start:
             self.bursts.early(sent)
             return True
+        if limited and quiet.end <= sent < quiet.end + ECHO / 2 and not self.overrun:
+            self.bursts.overran(sent)
+            self.overrun = True  # the run of 429s this starts is the burst's, not finlab's
         return False
 
     def _set_base(self, curve: Curve) -> None:
