@@ -64,7 +64,7 @@ def run(variant, seconds=300.0, chunk=100, workers=32, burst=5, seed=12, **over)
         share = c["ok"] / (25 * seconds - c["other"])
     else:
         share = c["ok"] / (25 * seconds)
-    mins = " ".join(str(per_min[m]["ok"]) for m in sorted(per_min) if m < seconds // 60)
+    mins = " ".join(f"{per_min[m]['ok']}/{per_min[m]['429']}" for m in sorted(per_min) if m < seconds // 60)
     return share, refused, mins
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ from 429s (the client reports admitted answers too, with the instant each reques
   rate is finlab's own and the climb restarts under the admitted rate. Without any answer the rate is
   back at its limit ``recovery`` s after the last 429.
 - clusters that come back on a schedule (`finlab.rate_bursts`) are kept out of: the rate goes quiet
-  just before the next one is due and until it should be over.
+  just before the next one is due and until it should be over. A 429 within `EDGE` of a quiet spell
+  moves that edge; any other 429 cuts (between bursts, the refusals are finlab's own), and the
+  capacity is measured only on sends after the last spell.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ ECHO = 1.0
 REPEAT = 2.0
 #: Seconds of answers kept.
 HISTORY = 3.0
+#: Seconds next to a quiet spell in which a 429 tells of the burst's edge, not of finlab's rate.
+EDGE = 0.25
 #: Requests per second while probing after a pause.
 PROBE_RATE = 2.0
 
@@ -144,7 +148,7 @@ class Controller:
             return
         self._learn(sent, limited=True)
         fresh = sent >= self.cut_at and now - self.cut_at >= self.settings.hold
-        if self.paused is None and fresh and self._significant():
+        if self.paused is None and fresh and (self.quiet is not None or self._significant()):
             self._cut(now)
 
     # --- what the answers tell -----------------------------------------------------------------------
@@ -195,7 +199,9 @@ class Controller:
         if not sends:
             return None
         newest = sends[-1][0] if before is None else before
-        start = max(newest - ADMITTED_WINDOW, sends[0][0], self.resumed_at)
+        spell = self.bursts.previous
+        silent = -math.inf if spell is None else spell.end  # a quiet spell's sends say nothing of capacity
+        start = max(newest - ADMITTED_WINDOW, sends[0][0], self.resumed_at, silent)
         if newest - start < MIN_SPAN:
             return None
         window = [limited for sent, limited in sends if sent >= start]
@@ -228,10 +234,9 @@ class Controller:
         s = self.settings
         if self.paused is None:
             resume, onset = self.base, self.onset
-            above = self.ceiling is not None and onset.rate > self.ceiling
             recent = now - self.resumed_at < REPEAT
             crowded = onset.share > self.background + 1 - s.backoff
-            own = not self.overrun and (above or recent or crowded or not self.bursts.expects(onset.sent))
+            own = not self.overrun and (recent or crowded or not self.bursts.expects(onset.sent))
             if own:  # finlab's own rate: below what got through before
                 resume = self._lowered(now, onset.rate, onset.capacity)
             elif not own and self.before_cut is not None and now - self.cut_at < s.hold:
@@ -282,12 +287,14 @@ class Controller:
             else:
                 self.bursts.missed()
             return True
-        if limited and quiet.start - ECHO / 2 <= sent < quiet.start:
+        if limited and quiet.start - EDGE <= sent < quiet.start:
             self.bursts.early(sent)
             return True
-        if limited and quiet.end <= sent < quiet.end + ECHO / 2 and not self.overrun:
+        previous = self.bursts.previous
+        if limited and previous is not None and previous.end <= sent < previous.end + EDGE:
             self.bursts.overran(sent)
             self.overrun = True  # the run of 429s this starts is the burst's, not finlab's
+            return True
         return False
 
     def _set_base(self, curve: Curve) -> None:
