@@ -203,7 +203,7 @@ class Budget:
         burst: int = 5,
         backoff: float = 0.9,
         min_rate: float = 1.0,
-        recovery: float = 10.0,
+        recovery: float = 30.0,
         hold: float = 1.0,
         pause: float = 0.25,
         clock: Callable[[], float] = time.monotonic,

@@ -199,7 +199,7 @@ class Client:
                 outcome: httpx.Response | Failure = self._fetch(request)
             except (httpx.TransportError, httpx.DecodingError, BodyError) as exc:
                 outcome = exc
-            verdict = self.policy.settle(outcome, path, attempt, (self.budget, sent), decoder)
+            verdict = self.policy.settle(outcome, path, attempt, self.budget, decoder, sent)
             if not isinstance(verdict, Retry):
                 return verdict
             time.sleep(verdict.delay)
@@ -338,7 +338,7 @@ class AsyncClient:
                 outcome: httpx.Response | Failure = await self._fetch(request, cap)
             except (httpx.TransportError, httpx.DecodingError, BodyError) as exc:
                 outcome = exc
-            verdict = self.policy.settle(outcome, path, attempt, (self.budget, sent), decoder)
+            verdict = self.policy.settle(outcome, path, attempt, self.budget, decoder, sent)
             if not isinstance(verdict, Retry):
                 return verdict
             await asyncio.sleep(verdict.delay)

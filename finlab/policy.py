@@ -168,14 +168,15 @@ class RequestPolicy:
         outcome: httpx.Response | Failure,
         path: str,
         attempt: int,
-        gate: tuple[RateGate | None, float | None],
+        budget: RateGate | None,
         decoder: Decoder[T],
+        sent: float | None = None,
     ) -> T | Retry:
         """Decide what one attempt's outcome means: the decoded body, a `Retry`, or a raised error.
 
-        ``gate`` is the rate budget, if any, and when it let this attempt go (on its clock).
+        ``budget`` is the rate budget, if any, told of the answer; ``sent`` when it let this attempt go
+        (on its clock).
         """
-        budget, sent = gate
         if not isinstance(outcome, httpx.Response):
             return self.judge_exception(outcome, path, attempt)
         if budget is None:

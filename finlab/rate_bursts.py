@@ -35,6 +35,7 @@ Quiet(start=34.38, end=36.97, probe=None)
 from __future__ import annotations
 
 import collections
+import itertools
 from dataclasses import dataclass
 
 #: Seconds before the first predicted onset at which finlab stops sending: the onsets seen are late.
@@ -57,9 +58,9 @@ MIN_SPELL = 0.5
 #: client's requests fill the server's whole window.
 PROBE_AT = 0.7
 #: One spell in this many sends a confirming request.
-PROBE_EVERY = 6
+PROBE_EVERY = 4
 #: Admitted confirming requests in a row after which the schedule is forgotten.
-MISSES = 2
+MISSES = 3
 #: A schedule shorter than this is not a schedule (a burst that outlasts its pause looks like one).
 MIN_PERIOD = 3.0
 
@@ -112,8 +113,8 @@ class Recurrence:
 
     def early(self, sent: float) -> None:
         """A request sent at ``sent``, just before the quiet spell, was refused: the burst came early."""
-        assert self.spell is not None
-        self.came_early = max(self.came_early, self.spell.start - sent)
+        if self.spell is not None:  # else a new schedule replaced the spell meanwhile
+            self.came_early = max(self.came_early, self.spell.start - sent)
 
     def overran(self, sent: float) -> None:
         """A request sent at ``sent``, just after the last quiet spell, was refused: the burst outlasted it.
@@ -177,7 +178,8 @@ class Recurrence:
 
     def _advance(self) -> None:
         """The spell after the current one, its edges moved by what they let through."""
-        assert self.spell is not None and self.period is not None
+        assert self.spell is not None
+        assert self.period is not None
         spell = self.previous = self.spell
         self.centres.append(_centre(spell))
         self.period = _slope(self.centres) or self.period
@@ -200,8 +202,7 @@ class Recurrence:
         """The period the last `ONSETS` onsets agree on, if they do."""
         if len(self.onsets) < ONSETS:
             return None
-        onsets = list(self.onsets)
-        intervals = [b - a for a, b in zip(onsets, onsets[1:], strict=False)]
+        intervals = [b - a for a, b in itertools.pairwise(self.onsets)]
         period = sum(intervals) / len(intervals)
         agree = max(intervals) - min(intervals) <= max(TOLERANCE * period, 0.25)
         return period if agree and period >= MIN_PERIOD else None

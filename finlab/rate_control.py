@@ -102,7 +102,8 @@ class Controller:
     def __init__(self, limit: float, settings: Settings) -> None:
         self.limit, self.settings = limit, settings
         self.base = self.curve = Curve([(-math.inf, limit)])  # the rate, without and with a quiet spell
-        self.bursts, self.quiet = Recurrence(), None  # type: tuple[Recurrence, Quiet | None]
+        self.bursts = Recurrence()
+        self.quiet: Quiet | None = None
         self.overrun = False  # whether the last quiet spell ended before its burst
         self.ceiling: float | None = None
         self.background, self.pending = 0.0, 0  # pending: 429s not yet known not to start a cluster
@@ -125,7 +126,7 @@ class Controller:
         return self.curve.seconds_for(tokens, now)
 
     def answer(self, now: float, limited: bool, sent: float | None = None) -> None:
-        """Learn from one answer at ``now`` to a request ``sent`` then (default ``now``): a 429 if ``limited``."""
+        """Learn from one answer at ``now`` to a request ``sent`` then (default: now); 429 if ``limited``."""
         sent = now if sent is None else sent
         self._arm(now)
         if self._spell_answer(sent, limited):
@@ -165,12 +166,13 @@ class Controller:
         self.pending = 0
 
     def _calm(self, sent: float) -> bool:
-        """Whether a request sent then tells the background share: below the ceiling, well after a cut."""
+        """Whether a request sent then tells the background share: below the ceiling (or the limit, while
+        no capacity was measured), well after a cut."""
+        ceiling = self.limit if self.ceiling is None else self.ceiling
         return (
-            self.ceiling is not None
-            and self.paused is None
+            self.paused is None
             and sent - max(self.cut_at, self.resumed_at) >= ECHO
-            and self.base(sent) <= CALM * self.ceiling
+            and self.base(sent) <= CALM * ceiling
         )
 
     def _recent(self) -> list[bool]:

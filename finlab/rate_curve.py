@@ -16,7 +16,6 @@ import itertools
 import math
 from collections.abc import Iterator
 
-
 #: Seconds over which a probe's one request of rate is handed out.
 PROBE_SPAN = 0.01
 

@@ -436,11 +436,12 @@ def issue_experiment(p: float, seconds: float = 30.0) -> float:
     return sum(1 for t in ok if t < seconds) / seconds
 
 
-@pytest.mark.parametrize(("p", "floor"), [(0.0, 24.9), (0.05, 19.0), (0.10, 13.0)])
+@pytest.mark.parametrize(("p", "floor"), [(0.0, 24.9), (0.05, 17.5), (0.10, 12.5)])
 def test_issue_experiment_keeps_a_sane_throughput(p: float, floor: float) -> None:
-    # Before the fix: 25, 3.0 and 2.9 requests/s (each cut stretched every booked turn for good); with
-    # AIMD alone 15.2 and 13.0; now 21.7 and 14.5, as random 429s at their usual share cut nothing.
-    assert issue_experiment(p) >= floor
+    # Before the fix: 25, 3.0 and 2.9 requests/s over 30 s (each cut stretched every booked turn for
+    # good). Now, over 60 s: 19.1 and 14.1, as random 429s at their usual share cut nothing once that
+    # share is learned (over the first 30 s: 15.2 and 11.5, as the default recovery is 30 s).
+    assert issue_experiment(p, 60.0) >= floor
 
 
 def competitor_due(elapsed: float, bursty: bool) -> float:
@@ -474,10 +475,10 @@ def contention(seconds: float = 60.0, *, bursty: bool = False) -> tuple[float, f
     async def worker() -> None:
         while True:
             await budget.acquire_async(path)
-            refused = limits.admit(path)
+            sent, refused = budget.now(), limits.admit(path)
             await asyncio.sleep(0.3 + rng.uniform(-0.05, 0.05))
             answered["429" if refused else "ok"] += 1
-            (budget.rate_limited if refused else budget.admitted)(path)
+            (budget.rate_limited if refused else budget.admitted)(path, sent)
             if refused:
                 await asyncio.sleep(rng.uniform(0.25, 0.5))
 
@@ -497,18 +498,18 @@ def test_a_competing_load_leaves_finlab_most_of_the_leftover() -> None:
     share, refused = contention(300.0)
 
     assert share >= 0.85  # 0.90 measured
-    # 5.8% measured, not the issue's 3%: each probe above the ceiling costs the requests in flight
+    # 3.4% measured, near the issue's 3%: each probe above the ceiling costs the requests in flight
     # until the first 429 comes back (README, Reliability). AIMD alone answered 9-12%.
-    assert refused < 0.07
+    assert refused < 0.05
 
 
-def test_a_bursty_competing_load_costs_fewer_429s_than_aimd() -> None:
+def test_a_bursty_competing_load_is_kept_out_of_once_its_schedule_is_learned() -> None:
     share, refused = contention(300.0, bursty=True)
 
-    # 0.63 of the leftover and 24% answered 429 measured (AIMD: 0.81 and 39%). Neither meets the issue's
-    # 0.8 and 3%: every request in flight when the other client takes the whole limit is refused.
-    assert share >= 0.55
-    assert refused < 0.3
+    # 0.82 of the leftover and 4.7% answered 429 measured (reacting alone: 0.63 and 24%; AIMD: 0.81
+    # and 39%). Most of the 429s come in the first 20 s, before four bursts have shown the schedule.
+    assert share >= 0.75
+    assert refused < 0.07
 
 
 def test_random_429s_do_not_hold_the_rate_down() -> None:
@@ -811,7 +812,7 @@ def test_unlimited_never_waits_async() -> None:
         {"recovery": 0},
         {"hold": -1},
         {"pause": 0},
-        {"pause": 10.0},
+        {"pause": 30.0},
     ],
 )
 def test_bad_limits_raise_configuration_error(settings: dict[str, Any]) -> None:

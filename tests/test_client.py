@@ -697,10 +697,13 @@ class FakeBudget:
         self.acquired.append(path)
         return 0.0
 
-    def rate_limited(self, path: str) -> None:
+    def now(self) -> float:
+        return 0.0
+
+    def rate_limited(self, path: str, sent: float | None = None) -> None:
         self.limited.append(path)
 
-    def admitted(self, path: str) -> None:
+    def admitted(self, path: str, sent: float | None = None) -> None:
         self.answered.append(path)
 
 
