@@ -168,7 +168,7 @@ class Layout:
 
     def __init__(self, chart: Chart, spec: dict[str, Any] | None = None) -> None:
         self.chart = chart
-        if spec is not None:  # already known (`stacked_layout`): not serialised again
+        if spec is not None:  # already known (`Layout.stacked`): not serialised again
             self.__dict__["spec"] = spec
 
     @functools.cached_property
