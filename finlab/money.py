@@ -110,5 +110,14 @@ def exponent_expr(currency: pl.Expr) -> pl.Expr:
 
 def major_expr(amount: pl.Expr, currency: pl.Expr) -> pl.Expr:
     """Polars expression: exact Decimal major units from Int64 minor units and a currency column."""
-    scale = pl.lit(10, pl.Int64).pow(exponent_expr(currency)).cast(pl.Decimal(38, 0))
+    return major_of(amount, scale_expr(currency))
+
+
+def scale_expr(currency: pl.Expr) -> pl.Expr:
+    """Polars expression: minor units per major unit of each row's currency (Decimal; null if unknown)."""
+    return pl.lit(10, pl.Int64).pow(exponent_expr(currency)).cast(pl.Decimal(38, 0))
+
+
+def major_of(amount: pl.Expr, scale: pl.Expr) -> pl.Expr:
+    """`major_expr` given the currency's `scale_expr`: worked out once, it serves many amount columns."""
     return (amount.cast(MAJOR_DTYPE) / scale).cast(MAJOR_DTYPE)

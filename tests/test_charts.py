@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -20,7 +21,7 @@ from finlab.analysis.carbon import (
 )
 from finlab.analysis.cash_flow import CASH_FLOW_SCHEMA, cash_flow
 from finlab.analysis.tax import TAX_LIABILITY_SCHEMA
-from finlab.charts import filled_spec, inline_data, json_rows
+from finlab.charts import filled_json, filled_spec, inline_data, json_rows
 from finlab.charts.carbon import pathway_mix_chart, spend_chart, tonnes_chart
 from finlab.charts.cash_flow import cash_flow_chart
 from finlab.charts.tax import tax_bars, tax_heatmap
@@ -440,3 +441,18 @@ def test_chart_widgets_take_a_ready_spec_and_keep_altairs_path_for_parameters() 
     widget.chart = ready
     assert "brush" not in widget.selections.trait_names()
     assert ready.to_dict() == widget.spec
+
+
+def test_chart_widgets_send_the_spec_as_json_bytes() -> None:
+    from finlab.dashboards.rendering import ChartWidget
+
+    widget = ChartWidget(cash_flow_chart(cash_flow_frame()))
+    assert "_spec_json" in widget.keys
+    assert "spec" not in widget.keys  # a dict would be walked value by value before it is sent
+    assert json.loads(widget._spec_json) == widget.spec == cash_flow_chart(cash_flow_frame()).to_dict()
+    assert widget._spec_json is filled_json(widget.chart)  # written by Polars as the layout was filled
+
+    widget.chart = alt.Chart({"values": [{"x": "é"}]}).mark_point().encode(x="x:N")  # Altair's own path
+    assert json.loads(widget._spec_json.decode()) == widget.spec
+    widget.chart = None
+    assert widget._spec_json == b"null"

@@ -557,6 +557,60 @@ def test_money_markup_uses_major_units_and_currency() -> None:
     assert "No rows for this selection." in table_html(frame.clear(), "empty")
 
 
+def test_table_cells_follow_each_values_type() -> None:
+    """Cells are made a column at a time: each column's rules equal the per-value ones."""
+    frame = pl.DataFrame(
+        {
+            "name": ["<b>A & B</b>", None],
+            "currency": ["usd", "xcg"],
+            "count": [1234, None],
+            "share": [0.5, float("nan")],
+            "tons": [Decimal("1.500"), None],
+            "flag": [True, False],
+            "day": [date(2025, 1, 2), None],
+            "at": [datetime(2025, 1, 2, 3, 4, tzinfo=UTC), None],
+            "tags": [["x", "<y>"], []],
+            "net": [-123456, None],
+            "net_major": [Decimal("-1234.56"), None],
+        },
+        schema_overrides={"tons": pl.Decimal(38, 3)},
+    )
+    html = table_html(frame, "mixed")
+    cells = [
+        (
+            cell.split('data-column="')[1].split('"')[0],
+            cell.split("text-align:")[1].split('"')[0],
+            cell.split(">", 1)[1],
+        )
+        for row in html.split("<tbody>")[1].split("<tr>")[1:]
+        for cell in row.split("</td>")[:-1]
+    ]
+    assert cells == [
+        ("name", "left", "&lt;b&gt;A &amp; B&lt;/b&gt;"),
+        ("currency", "left", "usd"),
+        ("count", "right", "1,234"),
+        ("share", "right", "0.500"),
+        ("tons", "right", "1.5"),
+        ("flag", "right", "True"),
+        ("day", "left", "2025-01-02"),
+        ("at", "left", "2025-01-02 03:04 UTC"),
+        ("tags", "left", "x, &lt;y&gt;"),
+        ("net", "right", "-1,234.56 USD"),
+        ("name", "left", "—"),
+        ("currency", "left", "xcg"),
+        ("count", "left", "—"),
+        ("share", "right", "nan"),
+        ("tons", "left", "—"),
+        ("flag", "right", "False"),
+        ("day", "left", "—"),
+        ("at", "left", "—"),
+        ("tags", "left", ""),
+        ("net", "right", "—"),
+    ]
+    unknown = frame.with_columns(net=pl.lit(5000), net_major=pl.lit(None, pl.Decimal(38, 3)))
+    assert ">5,000 XCG (minor units)</td>" in table_html(unknown, "minor")
+
+
 # -- offline rendering -----------------------------------------------------------------------------
 
 

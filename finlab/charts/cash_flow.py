@@ -31,7 +31,6 @@ from finlab.charts import (
     currency_title,
     period_axis,
     period_tooltip,
-    stack,
 )
 from finlab.charts.theme import BALANCE_COLOR, FLOW_COLORS, NET_COLOR
 from finlab.resources import MAJOR_SUFFIX
@@ -58,8 +57,14 @@ def cash_flow_chart(flows: pl.DataFrame) -> Chart:
 
 @functools.lru_cache(maxsize=32)
 def _layout(currencies: tuple[str, ...]) -> Layout:
-    """The chart for these currencies, its rows left out (`Layout`): made once per set of currencies."""
-    return Layout(stack([_panel(alt.NamedData(name=_dataset(code)), code) for code in currencies]))
+    """The chart for these currencies, its rows left out (`Layout`), stacked from each one's panel."""
+    return Layout.stacked([_panel_layout(code) for code in currencies])
+
+
+@functools.lru_cache(maxsize=64)
+def _panel_layout(currency: str) -> Layout:
+    """One currency's panel as a `Layout`: built and serialised once per currency."""
+    return Layout(_panel(alt.NamedData(name=_dataset(currency)), currency))
 
 
 def _dataset(currency: str) -> str:

@@ -49,6 +49,7 @@ __all__ = [
     "date_control",
     "date_window",
     "money_totals",
+    "money_totals_of",
     "multi_control",
     "selected_currency",
     "timezone_control",
@@ -294,13 +295,23 @@ def money_totals(frame: pl.DataFrame, column: str) -> dict[str, Decimal]:
     A currency finlab does not know has no major units: its total is the sum of minor units, which
     `format_money` shows as such.
     """
-    sums = (
-        frame.filter(pl.col("currency").is_not_null())
-        .group_by("currency")
-        .agg(pl.col(column + MAJOR_SUFFIX).sum(), pl.col(column).sum().alias("minor"))
-        .sort("currency")
-    )
-    return {code: major if is_known(code) else Decimal(minor) for code, major, minor in sums.iter_rows()}
+    return money_totals_of(frame, [column])[column]
+
+
+def money_totals_of(frame: pl.DataFrame, columns: Sequence[str]) -> dict[str, dict[str, Decimal]]:
+    """`money_totals` of each of ``columns``, summed in one pass over ``frame``."""
+    majors = [pl.col(column + MAJOR_SUFFIX).sum().alias(f"major{i}") for i, column in enumerate(columns)]
+    minors = [pl.col(column).sum().alias(f"minor{i}") for i, column in enumerate(columns)]
+    sums = frame.filter(pl.col("currency").is_not_null()).group_by("currency").agg(*majors, *minors)
+    sums = sums.sort("currency")
+    codes = sums.get_column("currency").to_list()
+    return {
+        column: {
+            code: major if is_known(code) else Decimal(minor)
+            for code, major, minor in zip(codes, sums[f"major{i}"], sums[f"minor{i}"], strict=True)
+        }
+        for i, column in enumerate(columns)
+    }
 
 
 def _tag(widget: Any, name: str) -> Any:

@@ -43,6 +43,7 @@ from finlab.dashboards.base import (
     date_control,
     date_window,
     money_totals,
+    money_totals_of,
     multi_control,
     selected_currency,
     timezone_control,
@@ -132,16 +133,17 @@ def _view(
     )
     first, stop, notes = date_window(start, end)
     flows = cash_flow_from_daily(chosen, accounts, period=granularity, start=first, end=stop)
+    totals = money_totals_of(flows, ["inflow", "outflow", "net", "pending_net"])
     kpis = {
-        "inflow": Kpi("Money in", money_totals(flows, "inflow")),
-        "outflow": Kpi("Money out", money_totals(flows, "outflow")),
-        "net": Kpi("Net cash flow", money_totals(flows, "net")),
+        "inflow": Kpi("Money in", totals["inflow"]),
+        "outflow": Kpi("Money out", totals["outflow"]),
+        "net": Kpi("Net cash flow", totals["net"]),
         "balance": Kpi("Balance at end", _closing_balances(flows)),
         "transactions": Kpi("Posted transactions", number=int(flows["transaction_count"].sum())),
     }
     columns = list(TABLE_COLUMNS)
     if include_pending:
-        kpis["pending"] = Kpi("Pending (not in net)", money_totals(flows, "pending_net"))
+        kpis["pending"] = Kpi("Pending (not in net)", totals["pending_net"])
         kpis["pending_transactions"] = Kpi("Pending transactions", number=int(flows["pending_count"].sum()))
         columns[5:5] = PENDING_COLUMNS
     money = [c for c in columns if c + "_major" in flows.columns]

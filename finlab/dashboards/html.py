@@ -94,9 +94,15 @@ def format_money(amount: Decimal | int | None, currency: str) -> str:
     """
     if amount is None:
         return MISSING
+    spec, suffix = _money_format(currency)
+    return f"{amount:{spec}}{suffix}"
+
+
+def _money_format(currency: str) -> tuple[str, str]:
+    """How `format_money` writes amounts of ``currency``: the number's format spec and the suffix."""
     if not is_known(currency):
-        return f"{amount:,} {currency.upper()} (minor units)"
-    return f"{amount:,.{exponent(currency)}f} {currency.upper()}"
+        return ",", f" {currency.upper()} (minor units)"
+    return f",.{exponent(currency)}f", f" {currency.upper()}"
 
 
 def format_minor(amount: int | None, currency: str) -> str:
@@ -156,7 +162,8 @@ def kpi_html(name: str, kpi: Kpi) -> str:
 def table_html(frame: pl.DataFrame, name: str, *, max_rows: int = MAX_TABLE_ROWS) -> str:
     """An HTML table of ``frame``; each money column shows its ``_major`` twin with the row's currency.
 
-    Shows at most ``max_rows`` rows and says how many were left out.
+    Shows at most ``max_rows`` rows and says how many were left out. Cells are made a column at a
+    time (`_cells`), each column's formatting chosen once from its type.
     """
     money = {c for c in frame.columns if c + MAJOR_SUFFIX in frame.columns and "currency" in frame.columns}
     columns = [
@@ -166,24 +173,9 @@ def table_html(frame: pl.DataFrame, name: str, *, max_rows: int = MAX_TABLE_ROWS
         f'<th data-column="{escape(c)}" style="{CELL_STYLE};text-align:left">{escape(_header(c))}</th>'
         for c in columns
     )
-    opening = {  # each cell's opening tag, made once per column and alignment
-        (column, align): f'<td data-column="{escape(column)}" style="{CELL_STYLE};text-align:{align}">'
-        for column in columns
-        for align in ("left", "right")
-    }
-    body = []
-    for row in frame.head(max_rows).iter_rows(named=True):
-        cells = []
-        for column in columns:
-            if column in money:
-                currency = row["currency"] or ""
-                amount = row[column + MAJOR_SUFFIX] if is_known(currency) else row[column]
-                text = format_money(amount, currency)
-            else:
-                text = format_value(row[column])
-            align = "right" if column in money or isinstance(row[column], int | float | Decimal) else "left"
-            cells.append(f"{opening[column, align]}{escape(text)}</td>")
-        body.append(f"<tr>{''.join(cells)}</tr>")
+    shown = frame.head(max_rows)
+    cells = [_cells(shown, column, column in money) for column in columns]
+    body = ["<tr>" + "".join(row) + "</tr>" for row in zip(*cells, strict=True)]
     if frame.is_empty():
         body.append(
             f'<tr><td colspan="{len(columns)}" style="{CELL_STYLE}">No rows for this selection.</td></tr>'
@@ -198,6 +190,37 @@ def table_html(frame: pl.DataFrame, name: str, *, max_rows: int = MAX_TABLE_ROWS
         f'<table class="finlab-table" data-name="{escape(name)}" style="{TABLE_STYLE}">'
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{note}"
     )
+
+
+def _cells(frame: pl.DataFrame, column: str, money: bool) -> list[str]:
+    """Each row's ``<td>`` of ``column``: money with its currency, numbers right-aligned (not nulls)."""
+    tag = f'<td data-column="{escape(column)}" style="{CELL_STYLE};text-align:'
+    left, right = f'{tag}left">', f'{tag}right">'
+    if money:
+        return _money_cells(frame, column, right)
+    values = frame.get_column(column).to_list()
+    dtype = frame.schema[column]
+    if dtype.is_numeric() or dtype == pl.Boolean:  # digits and signs: nothing to escape
+        return [f"{left}{MISSING}</td>" if v is None else f"{right}{format_value(v)}</td>" for v in values]
+    if dtype.is_temporal():
+        return [f"{left}{format_value(v)}</td>" for v in values]
+    return [f"{left}{escape(format_value(v))}</td>" for v in values]
+
+
+def _money_cells(frame: pl.DataFrame, column: str, opening: str) -> list[str]:
+    """Money cells as `format_money` writes them: major units, or minor ones for a currency finlab does
+    not know; each currency's format is worked out once."""
+    codes = [code or "" for code in frame.get_column("currency").to_list()]
+    majors = frame.get_column(column + MAJOR_SUFFIX).to_list()
+    formats = {code: (is_known(code), *_money_format(code)) for code in set(codes)}
+    ends = {code: f"{escape(suffix)}</td>" for code, (_, _, suffix) in formats.items()}
+    cells = []
+    for code, major, minor in zip(codes, majors, frame.get_column(column).to_list(), strict=True):
+        known, spec, _ = formats[code]
+        amount = major if known else minor
+        text = MISSING + "</td>" if amount is None else f"{amount:{spec}}{ends[code]}"
+        cells.append(opening + text)
+    return cells
 
 
 def _header(column: str) -> str:

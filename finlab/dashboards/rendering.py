@@ -24,6 +24,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from importlib.metadata import version
 from pathlib import Path
@@ -34,7 +35,7 @@ import anywidget  # noqa: F401  (without it, alt.JupyterChart is a stub that fai
 import traitlets
 import vl_convert  # noqa: F401  (builds the offline bundle; imported here so that its absence shows early)
 
-from finlab.charts import Chart, filled_spec
+from finlab.charts import Chart, filled_json, filled_spec
 
 __all__ = ["RENDERER", "ChartWidget", "bundle_path", "chart_widget", "enable_offline_rendering"]
 
@@ -45,15 +46,38 @@ RENDERER = "finlab"
 #: Each chart widget's own module: it imports the Vega bundle once per page and delegates to it.
 #: anywidget drops a widget's later updates if its module takes over 2 s to load, which a 900 KB
 #: module per chart can on a busy page; a tiny module plus one shared bundle stays well inside that.
+#: The spec comes as JSON bytes (`ChartWidget._spec_json`); Altair's renderer reads ``spec`` and
+#: listens for its changes, so it gets a model that hands it the parsed spec under that name.
 _LOADER = """
 export default {
   async render(props) {
     globalThis.__finlabChartBundle ??= import(
       URL.createObjectURL(new Blob([props.model.get("_bundle")], {type: "text/javascript"})));
     const bundle = await globalThis.__finlabChartBundle;
-    return bundle.default.render(props);
+    return bundle.default.render({...props, model: withSpec(props.model)});
   },
 };
+
+function withSpec(model) {
+  let bytes, spec = null;
+  const parsed = () => {
+    const now = model.get("_spec_json");
+    if (now !== bytes) {
+      bytes = now;
+      spec = JSON.parse(new TextDecoder().decode(now));
+    }
+    return spec;
+  };
+  const renamed = (event) => event.replace(/\\bchange:spec\\b/g, "change:_spec_json");
+  return new Proxy(model, {
+    get(target, key) {
+      if (key === "get") return (name) => (name === "spec" ? parsed() : target.get(name));
+      if (key === "on" || key === "off") return (event, ...rest) => target[key](renamed(event), ...rest);
+      const value = Reflect.get(target, key);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
 """
 
 
@@ -62,6 +86,11 @@ class ChartWidget(alt.JupyterChart):
 
     _esm = _LOADER
     _bundle = traitlets.Unicode("").tag(sync=True)
+    #: Altair's spec, kept here; the front end gets it as `_spec_json`.
+    spec = traitlets.Dict(allow_none=True)
+    #: The spec as UTF-8 JSON: ipywidgets sends bytes as one binary buffer, where it walks a dict
+    #: value by value (thousands of rows at day granularity) and the kernel then encodes it again.
+    _spec_json = traitlets.Bytes(b"null").tag(sync=True)
     #: The offline bundle, set once by `enable_offline_rendering`.
     _source = ""
     _offline = False
@@ -83,6 +112,15 @@ class ChartWidget(alt.JupyterChart):
             super()._on_change_chart(change)
         else:
             self.spec = spec
+
+    @traitlets.observe("spec")
+    def _on_change_spec(self, change: dict[str, Any]) -> None:
+        """Send the spec as JSON: a filled layout's ready JSON, else the spec encoded here."""
+        spec, chart = change["new"], self.chart
+        ready = None
+        if spec is not None and isinstance(chart, Chart) and spec is filled_spec(chart):
+            ready = filled_json(chart)
+        self._spec_json = ready or json.dumps(spec, ensure_ascii=False, allow_nan=False).encode()
 
 
 def _has_params(spec: dict[str, Any]) -> bool:

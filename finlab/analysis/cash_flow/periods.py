@@ -16,7 +16,6 @@ from finlab.analysis import (
     between,
     check_period,
     conform,
-    major_columns,
     money_schema,
     period_end,
     period_start,
@@ -24,11 +23,15 @@ from finlab.analysis import (
     to_utc,
 )
 from finlab.analysis.cash_flow.daily import COUNTS, DAILY_SCHEMA, FLOWS, PAIR, daily_flows, day_sums
+from finlab.money import major_of, scale_expr
+from finlab.resources import MAJOR_SUFFIX
 
 __all__ = ["CASH_FLOW_PERIODS", "CASH_FLOW_SCHEMA", "cash_flow", "cash_flow_from_daily"]
 
 CASH_FLOW_PERIODS = ("day", "week", "month", "quarter", "year")
 KEYS = [*PAIR, "period_start"]
+#: The money columns, each shown beside its ``_major`` twin.
+MONEY = (*FLOWS, "running_balance")
 
 #: One row per account, currency and period. Money in Int64 minor units; ``*_major`` for display.
 CASH_FLOW_SCHEMA = pl.Schema(
@@ -39,7 +42,7 @@ CASH_FLOW_SCHEMA = pl.Schema(
         "period_start": PERIOD_DTYPE,
         "period_end": PERIOD_DTYPE,
         **dict.fromkeys(COUNTS, pl.Int64()),
-        **money_schema(*FLOWS, "running_balance"),
+        **money_schema(*MONEY),
     }
 )
 
@@ -63,17 +66,18 @@ def cash_flow(
     Returns a frame with `CASH_FLOW_SCHEMA`, sorted by account, currency and period.
     """
     check_period(period, CASH_FLOW_PERIODS)
-    days = daily_flows(transactions, accounts, timezone)
-    shown = days
-    if start is not None or end is not None:
+    days = shown = daily_flows(transactions, accounts, timezone)
+    if start is not None or end is not None:  # flows of the days in range, the balance from all days
         shown = day_sums(transactions.filter(between("transacted_at", start, end, timezone)), timezone)
+        no_flows = days.with_columns(pl.lit(0, pl.Int64).alias(name) for name in (*FLOWS, *COUNTS))
+        days = pl.concat([no_flows, shown], how="diagonal_relaxed")
     first = None if start is None else _period_of(to_utc(start, timezone), period, timezone)
     last = (
         None
         if end is None
         else _period_of(to_utc(end, timezone) - timedelta(microseconds=1), period, timezone)
     )
-    return _assemble(days, shown, accounts, period, first, last)
+    return _assemble(days, _period_range(shown, period, first, last), accounts, period)
 
 
 def cash_flow_from_daily(
@@ -90,10 +94,12 @@ def cash_flow_from_daily(
     """
     check_period(period, CASH_FLOW_PERIODS)
     require_columns(days, DAILY_SCHEMA.names(), "a frame of finlab.analysis.cash_flow.daily_flows()")
-    shown = days.filter(_between_days("day", start, end))
+    inside = _between_days("day", start, end)
     first = None if start is None else _period_of(to_utc(start, "UTC"), period, "UTC")
     last = None if end is None else _period_of(to_utc(end - timedelta(days=1), "UTC"), period, "UTC")
-    return _assemble(days, shown, accounts, period, first, last)
+    periods = _period_range(days.filter(inside), period, first, last)
+    flows = days.with_columns(pl.when(inside).then(pl.col(*FLOWS, *COUNTS)).otherwise(0))
+    return _assemble(flows, periods, accounts, period)
 
 
 def _between_days(column: str, start: date | None, end: date | None) -> pl.Expr:
@@ -106,42 +112,70 @@ def _between_days(column: str, start: date | None, end: date | None) -> pl.Expr:
     return condition
 
 
-def _assemble(
-    days: pl.DataFrame,
-    shown: pl.DataFrame,
-    accounts: pl.DataFrame,
-    period: str,
-    first: date | None,
-    last: date | None,
-) -> pl.DataFrame:
-    """`CASH_FLOW_SCHEMA` rows: flows of the ``shown`` days, balances from all ``days``.
+def _assemble(days: pl.DataFrame, periods: pl.Series, accounts: pl.DataFrame, period: str) -> pl.DataFrame:
+    """`CASH_FLOW_SCHEMA` rows for these ``periods``: the flows and balance changes of ``days``.
 
-    ``first`` and ``last`` are the first and last period to show whatever the days hold (None: as
-    far as the shown days go).
+    ``days`` holds the flows to show (zero, or no row, outside them) and every balance change, since
+    the balance is rebuilt from all of them. The rows are a grid, every pair of ``days`` (sorted)
+    times every period, built in order: each day's sums land on their grid row by its number
+    (`_grid_rows`), with no join or sort on the string keys over all rows.
     """
-    in_period = pl.col("day").dt.truncate(PERIODS[period]).alias("period_start")
-    shown = shown.with_columns(in_period)
-    periods = _period_range(shown, period, first, last)
-    grid = days.select(PAIR).unique().join(periods.to_frame(), how="cross")
-    sums = shown.group_by(KEYS).agg(pl.col(*FLOWS, *COUNTS).sum())
-    flows = grid.join(sums, on=KEYS, how="left").with_columns(pl.col(*FLOWS, *COUNTS).fill_null(0))
-    balances = _running_balances(grid, days.with_columns(in_period), periods[0] if periods.len() else None)
-    result = (
-        flows.join(balances, on=KEYS, how="left")
-        .join(_account_names(accounts), on="account", how="left")
-        .with_columns(period_end(pl.col("period_start"), period))
-        .with_columns(major_columns([*FLOWS, "running_balance"]))
-        .sort(KEYS)
+    pairs = _pairs(days, accounts, periods[0] if periods.len() else None)
+    grid = pairs.join(periods.to_frame(), how="cross", maintain_order="left_right").with_row_index("row")
+    sums = (
+        _grid_rows(days, pairs, periods, period)
+        .group_by("row")
+        .agg(pl.col(*FLOWS, *COUNTS).sum(), period_net=pl.col("balance_change").sum())
     )
-    return conform(result, CASH_FLOW_SCHEMA)
+    result = (
+        grid.join(sums, on="row", how="left", maintain_order="left")
+        .with_columns(pl.col(*FLOWS, *COUNTS, "period_net").fill_null(0))
+        .with_columns(
+            period_end(pl.col("period_start"), period),
+            running_balance=pl.col("opening") + pl.col("period_net").cum_sum().over("pair"),
+        )
+    )
+    majors = (major_of(pl.col(name), pl.col("scale")).alias(name + MAJOR_SUFFIX) for name in MONEY)
+    return conform(result.with_columns(majors), CASH_FLOW_SCHEMA)
 
 
-def _period_range(shown: pl.DataFrame, period: str, first: date | None, last: date | None) -> pl.Series:
-    """Every period start from ``first`` (else the first shown) to ``last`` (else the last shown)."""
+def _pairs(days: pl.DataFrame, accounts: pl.DataFrame, first: date | None) -> pl.DataFrame:
+    """Each account and currency of ``days``, sorted and numbered (``pair``), with its name, its
+    balance before the ``first`` period (``opening``) and its currency's ``scale``.
+
+    A pair with a null key gets no opening balance (nothing joins to it).
+    """
+    before = pl.col("balance_change").filter(pl.col("day") < pl.lit(first, pl.Date)).sum()
+    keyed = pl.all_horizontal(pl.col(PAIR).is_not_null())
+    base = pl.col("balance_base").drop_nulls().first()
+    return (
+        days.group_by(PAIR)
+        .agg(opening=pl.when(keyed.first()).then(base + before))
+        .sort(PAIR)
+        .with_row_index("pair")
+        .join(_account_names(accounts), on="account", how="left", maintain_order="left")
+        .with_columns(scale=scale_expr(pl.col("currency")))
+    )
+
+
+def _grid_rows(days: pl.DataFrame, pairs: pl.DataFrame, periods: pl.Series, period: str) -> pl.DataFrame:
+    """The ``days`` within ``periods``, each with the number of its grid row (``row``): pair by pair,
+    period by period, as `_assemble` builds the grid."""
+    if periods.is_empty():
+        return days.clear().with_columns(row=pl.lit(0, pl.UInt32))
+    in_period = pl.col("day").dt.truncate(PERIODS[period])
+    inside = days.filter(in_period.is_between(periods[0], periods[-1]))
+    numbered = inside.join(pairs.select(*PAIR, "pair"), on=PAIR, how="inner")
+    index = periods.search_sorted(numbered.select(in_period).to_series()).cast(pl.UInt32)
+    return numbered.with_columns(row=pl.col("pair") * periods.len() + index)
+
+
+def _period_range(days: pl.DataFrame, period: str, first: date | None, last: date | None) -> pl.Series:
+    """Every period start from ``first`` (else the first of ``days``) to ``last`` (else the last)."""
     if first is None:
-        first = shown["period_start"].min()  # type: ignore[assignment]
+        first = days["day"].dt.truncate(PERIODS[period]).min()  # type: ignore[assignment]
     if last is None:
-        last = shown["period_start"].max()  # type: ignore[assignment]
+        last = days["day"].dt.truncate(PERIODS[period]).max()  # type: ignore[assignment]
     first, last = first or last, last or first
     if first is None or last is None or first > last:
         return pl.Series("period_start", [], PERIOD_DTYPE)
@@ -152,25 +186,6 @@ def _period_of(instant: datetime, period: str, timezone: str) -> date:
     frame = pl.DataFrame({"at": [instant]})
     value: date = frame.select(period_start("at", period, timezone)).item()
     return value
-
-
-def _running_balances(grid: pl.DataFrame, days: pl.DataFrame, first: date | None) -> pl.DataFrame:
-    """End-of-period balance per account, currency and period of ``grid``.
-
-    balance(end of P) = balance_base + balance changes of every period up to P (shown or not).
-    """
-    by_period = days.group_by(KEYS).agg(period_net=pl.col("balance_change").sum())
-    before_first = pl.col("balance_change").filter(pl.col("day") < pl.lit(first, pl.Date)).sum()
-    opening = days.group_by(PAIR).agg(opening=pl.col("balance_base").first() + before_first)
-    return (
-        grid.join(by_period, on=KEYS, how="left")
-        .join(opening, on=PAIR, how="left")
-        .sort(KEYS)
-        .select(
-            *KEYS,
-            running_balance=pl.col("opening") + pl.col("period_net").fill_null(0).cum_sum().over(PAIR),
-        )
-    )
 
 
 def _account_names(accounts: pl.DataFrame) -> pl.DataFrame:
