@@ -177,6 +177,19 @@ def test_cash_flow_chart_sums_accounts_and_leaves_a_partly_unknown_balance_out()
     assert [200.0, 200.0, None] == [usd[day]["running_balance"] for day in sorted(usd)]
 
 
+def test_a_currency_finlab_does_not_know_is_drawn_in_minor_units_not_zeros() -> None:
+    frame = cash_flow_frame().with_columns(currency=pl.lit("xcg"))  # no decimals known: majors null
+    money = [name.removesuffix("_major") for name in frame.columns if name.endswith("_major")]
+    frame = frame.with_columns(major_columns(money))
+
+    spec = cash_flow_chart(frame).to_dict()
+
+    rows = spec["datasets"]["cash-flow-xcg"]
+    assert [3 * 1999.0] * 3 == [row["inflow"] for row in rows]  # three accounts' minor units
+    panel_axis = units(spec)[0]["encoding"]["y"]["axis"]["title"]
+    assert panel_axis == "In / out / net (XCG minor units)"
+
+
 def test_chart_rows_are_in_major_units_of_their_own_currency() -> None:
     spec = cash_flow_chart(cash_flow_frame()).to_dict()
 

@@ -75,13 +75,16 @@ def _per_currency(flows: pl.DataFrame) -> pl.DataFrame:
     """Accounts summed per currency and period: the rows the chart draws, one per period.
 
     A third of the payload for three accounts. A period's balance is null (a gap in the line) when
-    any account's balance in it is unknown, as the dashboard's closing-balance tile leaves it out.
+    any account's balance in it is unknown, as the dashboard's closing-balance tile leaves it out. A
+    major-unit sum is null where a major amount is (a currency finlab does not know), so the chart
+    draws that currency's minor units instead of zeros.
     """
-    money = [name for name in DRAWN if name + MAJOR_SUFFIX in flows.columns]
+    majors = [name + MAJOR_SUFFIX for name in DRAWN if name + MAJOR_SUFFIX in flows.columns]
     return (
         flows.group_by("currency", "period_start", "period_end", maintain_order=True)
         .agg(
-            pl.col(*DRAWN, *(name + MAJOR_SUFFIX for name in money)).sum(),
+            pl.col(*DRAWN).sum(),
+            *(_sum_unless_null(name) for name in majors),
             unknown=pl.col("running_balance").is_null().any(),
         )
         .with_columns(
@@ -90,6 +93,11 @@ def _per_currency(flows: pl.DataFrame) -> pl.DataFrame:
         )
         .drop("unknown")
     )
+
+
+def _sum_unless_null(name: str) -> pl.Expr:
+    """The column's sum, or null if any of its values is (Polars' own sum would skip them)."""
+    return pl.when(pl.col(name).null_count() == 0).then(pl.col(name).sum()).alias(name)
 
 
 def _panel(data: alt.NamedData, currency: str) -> alt.LayerChart:
