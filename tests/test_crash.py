@@ -15,9 +15,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import random
-import signal
-import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +22,6 @@ from typing import Any
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-from tqdm import tqdm
 
 from finlab.demo import DemoStripe, serve
 from finlab.demo.dataset import Dataset, write
@@ -48,8 +44,6 @@ FULL_SYNC_COMMITS = 56
 #: Retries the child makes at once (a 20% fault rate cannot exhaust them), and its tax batch.
 RETRIES = 20
 TAX_BATCH = 3
-#: A child that commits nothing for this long is stuck, not slow.
-STUCK = 120.0
 NOW = datetime(2026, 11, 2, 9, tzinfo=UTC)
 
 Rows = dict[str, dict[str, Any]]
@@ -57,18 +51,6 @@ Rows = dict[str, dict[str, Any]]
 LAZY_IMPORTS = ["anyio._backends._asyncio", "certifi", "h11", "httpcore"]
 #: Where this module is imported from (tests/, or the root if tests/ is a package).
 SEARCH_PATH = str(Path(__file__).parents[__name__.count(".")])
-
-
-def child(args: list[str]) -> None:
-    """`storekit.child` with tqdm on a thread lock: its default multiprocessing lock is a semaphore
-    that a killed child would leak in the fork server's resource tracker."""
-    tqdm.set_lock(threading.RLock())
-    storekit.child(args)
-
-
-def commits(root: Path) -> int:
-    """Delta commits so far in every table of the store."""
-    return sum(1 for _ in root.glob("*/*/*/_delta_log/*.json")) if root.exists() else 0
 
 
 class Crasher:
@@ -87,24 +69,10 @@ class Crasher:
     def run(self, target: int | None) -> bool:
         """Start a sync; SIGKILL it once the store has ``target`` commits, plus 0 to 40 ms (None: never).
 
-        Return True if it was killed, False if it finished first.
+        Return True if it was killed, False if it finished first (`storekit.kill_at`).
         """
-        process = self.context.Process(target=child, args=(self.args,))
-        process.start()
-        progress, seen = time.monotonic(), commits(self.root)
-        while process.is_alive() and (target is None or seen < target):
-            now = commits(self.root)
-            if now > seen:
-                progress, seen = time.monotonic(), now
-            assert time.monotonic() - progress < STUCK, "the sync made no progress: stuck"
-            time.sleep(0.002)
-        time.sleep(self.rng.uniform(0, 0.04))
-        process.kill()  # a no-op if it finished
-        process.join()
-        if process.exitcode == -signal.SIGKILL:
-            return True
-        assert 0 == process.exitcode, "the sync failed on its own"
-        return False
+        process = self.context.Process(target=storekit.child, args=(self.args,))
+        return storekit.kill_at(process, self.root, target, self.rng.uniform(0, 0.04))
 
 
 def by_id(frame: pl.DataFrame) -> Rows:
@@ -239,7 +207,7 @@ def test_sigkill_at_random_points_under_faults_then_resume(
         full = crash(crasher, Truth(dataset), sorted(rng.choices(range(FULL_SYNC_COMMITS), k=KILLS)))
         before = Truth(dataset)
         change(dataset)
-        start = commits(crasher.root)
+        start = storekit.commits(crasher.root)
         targets = sorted(rng.choices(range(start, start + 6), k=INCREMENTAL_KILLS))
         incremental = crash(crasher, Truth(dataset, before), targets)
     assert KILLS == full

@@ -10,8 +10,6 @@ import copy
 import multiprocessing
 import random
 import shutil
-import signal
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -22,7 +20,6 @@ import httpx
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-from tqdm import tqdm
 
 from finlab import frames
 from finlab.analysis import tax
@@ -465,12 +462,6 @@ def test_an_interrupted_sync_resumes_without_fetching_twice(
     assert_store_is_the_truth(tmp_path, demo.dataset)
 
 
-def sigkill_child(args: list[str]) -> None:
-    """`storekit.child` with tqdm on a thread lock (a killed child must not leak a semaphore)."""
-    tqdm.set_lock(threading.RLock())
-    storekit.child(args)
-
-
 @pytest.mark.slow
 def test_sigkill_at_random_points_then_resume(tmp_path: Path) -> None:
     dataset = storekit.small_dataset()
@@ -486,18 +477,10 @@ def test_sigkill_at_random_points_then_resume(tmp_path: Path) -> None:
     with serve(server) as loopback:
         args = [loopback.url, str(root), str(data)]
         while len(checks) < 10:
-            target = commits(root) + rng.randint(1, 5)
-            child = context.Process(target=sigkill_child, args=(args,))
-            child.start()
-            deadline = time.monotonic() + 60
-            while commits(root) < target and child.is_alive() and time.monotonic() < deadline:
-                time.sleep(0.002)
-            time.sleep(rng.uniform(0, 0.03))
-            assert child.is_alive(), "the sync finished before it could be killed: use more data"
-            child.kill()
-            child.join()
-            assert -signal.SIGKILL == child.exitcode
-            time.sleep(0.05)  # let the server finish answering what the child had sent
+            target = storekit.commits(root) + rng.randint(1, 5)
+            child = context.Process(target=storekit.child, args=(args,))
+            killed = storekit.kill_at(child, root, target, rng.uniform(0, 0.03))
+            assert killed, "the sync finished before it could be killed: use more data"
             mark = demo.mark()
             held = committed(root)  # opens without error
             for resource in STORED:
@@ -505,18 +488,11 @@ def test_sigkill_at_random_points_then_resume(tmp_path: Path) -> None:
                 if "id" in frame.columns:
                     assert frame.height == frame.get_column("id").n_unique(), resource
             checks.append((mark, held))
-        finished = context.Process(target=sigkill_child, args=(args,))
-        finished.start()
-        finished.join(120)
-        assert 0 == finished.exitcode
+        finished = context.Process(target=storekit.child, args=(args,))
+        assert not storekit.kill_at(finished, root, None, 0)
     assert_store_is_the_truth(root, dataset)
     for mark, held in checks:
         assert [] == refetched(demo, mark, held)
-
-
-def commits(root: Path) -> int:
-    """Delta commits in every table under ``root``."""
-    return sum(1 for _ in root.glob("*/*/*/_delta_log/*.json")) if root.exists() else 0
 
 
 def test_a_store_written_with_per_window_cursors_resumes(demo: Demo) -> None:
