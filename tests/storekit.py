@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,8 @@ TRANSACTION = "financial_connections.transaction"
 TAX = "tax.transaction"
 LINE_ITEM = "tax.transaction_line_item"
 ORDER = "climate.order"
+#: The demo data ends on 2026-10-31; changes happen after it.
+LATER = datetime(2026, 11, 2, 9, tzinfo=UTC)
 #: A sync that commits nothing for this long is stuck, not slow.
 STUCK = 120.0
 
@@ -113,6 +116,17 @@ def add_sales(dataset: Dataset, count: int, created: int) -> list[Json]:
         )
     dataset.touch()
     return added
+
+
+def advance(dataset: Dataset, transactions: int) -> None:
+    """What an incremental sync picks up, all at `LATER`: ``transactions`` new FC transactions on the
+    first account, the second's pending ones posted, an open climate order confirmed, a new order."""
+    accounts = [a["id"] for a in dataset["financial_connections.account"]]
+    dataset.add_transactions(accounts[0], transactions, LATER)
+    dataset.post_pending(accounts[1], LATER)
+    order = next(o for o in dataset[ORDER] if o["status"] == "open")
+    dataset.set_order_status(order["id"], "confirmed", LATER)
+    dataset.add_climate_order(LATER)
 
 
 def tax_ids(dataset: Dataset) -> list[str]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import random
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +43,6 @@ FULL_SYNC_COMMITS = 56
 #: Retries the child makes at once (a 20% fault rate cannot exhaust them), and its tax batch.
 RETRIES = 20
 TAX_BATCH = 3
-NOW = datetime(2026, 11, 2, 9, tzinfo=UTC)
 
 Rows = dict[str, dict[str, Any]]
 #: What httpx imports on its first request, preloaded in the fork server too.
@@ -180,16 +178,6 @@ def crash(crasher: Crasher, truth: Truth, targets: list[int]) -> int:
     return kills
 
 
-def change(dataset: Dataset) -> None:
-    """What an incremental sync picks up: new and posted transactions, orders moving on."""
-    accounts = [a["id"] for a in dataset["financial_connections.account"]]
-    dataset.add_transactions(accounts[0], 250, NOW)
-    dataset.post_pending(accounts[1], NOW)
-    order = next(o for o in dataset[storekit.ORDER] if o["status"] == "open")
-    dataset.set_order_status(order["id"], "confirmed", NOW)
-    dataset.add_climate_order(NOW)
-
-
 @pytest.mark.slow
 def test_sigkill_at_random_points_under_faults_then_resume(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -206,7 +194,7 @@ def test_sigkill_at_random_points_under_faults_then_resume(
         # Repeated targets are kills of a resume before it commits anything.
         full = crash(crasher, Truth(dataset), sorted(rng.choices(range(FULL_SYNC_COMMITS), k=KILLS)))
         before = Truth(dataset)
-        change(dataset)
+        storekit.advance(dataset, 250)
         start = storekit.commits(crasher.root)
         targets = sorted(rng.choices(range(start, start + 6), k=INCREMENTAL_KILLS))
         incremental = crash(crasher, Truth(dataset, before), targets)
