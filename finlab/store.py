@@ -131,7 +131,7 @@ class Store(DeltaTables):
             raise StoreError(msg)
         for below in (self.root, f"{self.root}/live", f"{self.root}/test"):
             if self._is_table(f"{below}/{STATE}"):
-                found = self._recorded(f"{below}/{STATE}")
+                found = self._recorded(f"{below}/{STATE}") or "its first sync was cut short"
                 msg = (
                     f"The store {self.root} is itself the directory of one account ({found}). store= "
                     "names the store root, which holds one directory per account: pass "
@@ -145,7 +145,7 @@ class Store(DeltaTables):
             return
         found = self._recorded(state)
         expected = f"{self.account} ({self.mode})"
-        if found != expected:
+        if found not in (None, expected):
             msg = (
                 f"The store at {self.base} was created for {found}, but this key reads {expected}. "
                 "Was the directory copied or renamed? Use another store= directory for this key; "
@@ -153,10 +153,13 @@ class Store(DeltaTables):
             )
             raise StoreError(msg)
 
-    def _recorded(self, state_uri: str) -> str:
-        """``'acct_... (mode)'`` as recorded in a ``_state`` table."""
+    def _recorded(self, state_uri: str) -> str | None:
+        """``'acct_... (mode)'`` as recorded in a ``_state`` table; None if it has no row yet (the
+        store's first sync was killed between the table's creation and its first row)."""
         table = self._load(state_uri, STATE)
         rows = self._frame(table, state_uri, ["account", "livemode"]).unique()
+        if rows.height == 0:
+            return None
         if rows.height != 1:
             msg = f"The store's state table {state_uri} records {rows.height} accounts; it is corrupt."
             raise StoreError(msg)
@@ -236,7 +239,7 @@ class Store(DeltaTables):
         return self._commit(RESOLVED, frame, "append", None)
 
     def _init_state(self) -> None:
-        if self._open(STATE) is None:
+        if not self.state():  # no table yet, or only its creation (version 0)
             self.save_state([StateRow("", "", {"format": STORE_FORMAT}, datetime.now(UTC))])
 
     def save_state(self, rows: Sequence[StateRow]) -> None:

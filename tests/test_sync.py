@@ -244,7 +244,7 @@ def test_frame_methods_read_the_store_and_say_how_fresh(
 ) -> None:
     connection = demo.connection()
     orders = connection.climate_orders()  # never synced: synced first
-    assert "climate.order from the store (version 0, synced" in capsys.readouterr().err
+    assert "climate.order from the store (version 1, synced" in capsys.readouterr().err
     mark = demo.mark()
     assert_frame_equal(orders, connection.climate_orders())
     assert [] == demo.since(mark)
