@@ -25,6 +25,9 @@ Invariants
    the data table's commits after the version ``_state`` recorded. A stale ``_state`` therefore costs
    at most a repeated request that returns nothing new; a ``_state`` ahead of its data, which could
    lose rows, cannot happen.
+5. A table's first commit (version 0) is its schema alone, made before any data file is written
+   (`DeltaTables._create`): a sync killed during a table's first write leaves a table and a file no
+   commit names, never data without a log, which would read as a corrupt table.
 
 Files are private to the user (directories 0700, files 0600) and nothing here ever sees the API key.
 

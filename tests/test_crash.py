@@ -42,7 +42,8 @@ ACCOUNT = "acct_1FinlabDemo000000"
 #: Kill points in the full sync (drawn among its first commits), and at most in the incremental one.
 KILLS = 22
 INCREMENTAL_KILLS = 4
-#: A full sync of the test's dataset makes about 61 commits; kill points are drawn below this.
+#: A full sync of the test's dataset makes about 103 commits (11 create its tables); kill points are
+#: drawn among the first 56.
 FULL_SYNC_COMMITS = 56
 #: Retries the child makes at once (a 20% fault rate cannot exhaust them), and its tax batch.
 RETRIES = 20
