@@ -25,6 +25,9 @@ Invariants
    the data table's commits after the version ``_state`` recorded. A stale ``_state`` therefore costs
    at most a repeated request that returns nothing new; a ``_state`` ahead of its data, which could
    lose rows, cannot happen.
+5. A table's first commit (version 0) is its schema alone, made before any data file is written
+   (`DeltaTables._create`): a sync killed during a table's first write leaves a table and a file no
+   commit names, never data without a log, which would read as a corrupt table.
 
 Files are private to the user (directories 0700, files 0600) and nothing here ever sees the API key.
 
@@ -131,7 +134,7 @@ class Store(DeltaTables):
             raise StoreError(msg)
         for below in (self.root, f"{self.root}/live", f"{self.root}/test"):
             if self._is_table(f"{below}/{STATE}"):
-                found = self._recorded(f"{below}/{STATE}")
+                found = self._recorded(f"{below}/{STATE}") or "its first sync was cut short"
                 msg = (
                     f"The store {self.root} is itself the directory of one account ({found}). store= "
                     "names the store root, which holds one directory per account: pass "
@@ -145,7 +148,7 @@ class Store(DeltaTables):
             return
         found = self._recorded(state)
         expected = f"{self.account} ({self.mode})"
-        if found != expected:
+        if found not in (None, expected):
             msg = (
                 f"The store at {self.base} was created for {found}, but this key reads {expected}. "
                 "Was the directory copied or renamed? Use another store= directory for this key; "
@@ -153,10 +156,13 @@ class Store(DeltaTables):
             )
             raise StoreError(msg)
 
-    def _recorded(self, state_uri: str) -> str:
-        """``'acct_... (mode)'`` as recorded in a ``_state`` table."""
+    def _recorded(self, state_uri: str) -> str | None:
+        """``'acct_... (mode)'`` as recorded in a ``_state`` table; None if it has no row yet (the
+        store's first sync was killed between the table's creation and its first row)."""
         table = self._load(state_uri, STATE)
         rows = self._frame(table, state_uri, ["account", "livemode"]).unique()
+        if rows.height == 0:
+            return None
         if rows.height != 1:
             msg = f"The store's state table {state_uri} records {rows.height} accounts; it is corrupt."
             raise StoreError(msg)
@@ -236,7 +242,7 @@ class Store(DeltaTables):
         return self._commit(RESOLVED, frame, "append", None)
 
     def _init_state(self) -> None:
-        if self._open(STATE) is None:
+        if not self.state():  # no table yet, or only its creation (version 0)
             self.save_state([StateRow("", "", {"format": STORE_FORMAT}, datetime.now(UTC))])
 
     def save_state(self, rows: Sequence[StateRow]) -> None:

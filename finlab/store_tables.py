@@ -87,12 +87,17 @@ class DeltaTables:
         return StoreError(msg)
 
     def _open(self, name: str) -> DeltaTable | None:
-        """The table's latest version, or None if it does not exist yet (a corrupt one raises)."""
+        """The table's latest version, or None if it does not exist yet (a corrupt one raises).
+
+        A directory holding nothing beside a ``_delta_log`` without a commit is a creation cut short
+        (see `_create`): it does not exist yet. Anything more beside it, with no commit, is data whose
+        log was lost: corrupt.
+        """
         uri = self._uri(name)
         if self._is_table(uri):
             return self._load(uri, name)
-        if not is_uri(uri) and os.path.isdir(uri) and os.listdir(uri):
-            exc = FileNotFoundError(errno.ENOENT, "no Delta log (_delta_log) in a non-empty directory")
+        if not is_uri(uri) and os.path.isdir(uri) and set(os.listdir(uri)) - {"_delta_log"}:
+            exc = FileNotFoundError(errno.ENOENT, "no Delta log (_delta_log) beside its data files")
             raise self._corrupt(uri, exc)
         return None
 
@@ -216,22 +221,30 @@ class DeltaTables:
         """Write one commit; ``table``, if given, is the table just loaded (written through, it moves
         to the new version: no second load of its log)."""
         self._guard()
-        uri = self._uri(name)
-        exists = table is not None or self._is_table(uri)
         try:
+            table = table or self._open(name) or self._create(name, frame.schema)
             write_deltalake(
-                uri if table is None else table,
+                table,
                 frame,
                 mode=mode,
                 schema_mode="overwrite" if schema else None,
-                configuration=None if exists else TABLE_CONFIG,
-                name=None if exists else name,
-                storage_options=self.storage_options,
                 commit_properties=commit_properties(cursor),
             )
-            return int((table or DeltaTable(uri, storage_options=self.storage_options)).version())
+            return int(table.version())
         except (DeltaError, OSError) as exc:
             raise self._unwritten(name, exc) from None
+
+    def _create(self, name: str, schema: pl.Schema) -> DeltaTable:
+        """A new table's version 0: its schema and settings, no rows. Its log exists before any data
+        file does, so a sync killed during its first data commit leaves a table (with a file no commit
+        names, which readers ignore), never data without a log."""
+        return DeltaTable.create(
+            self._uri(name),
+            schema,
+            name=name,
+            configuration=TABLE_CONFIG,
+            storage_options=self.storage_options,
+        )
 
     def _unwritten(self, name: str, exc: BaseException) -> StoreError:
         msg = (

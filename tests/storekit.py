@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import functools
 import marshal
+import signal
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
 import httpx
 import polars as pl
+from tqdm import tqdm
 
 from finlab import frames, resources, store
 from finlab.client import AsyncClient, ReadLimits, RetryPolicy
@@ -34,6 +40,10 @@ TRANSACTION = "financial_connections.transaction"
 TAX = "tax.transaction"
 LINE_ITEM = "tax.transaction_line_item"
 ORDER = "climate.order"
+#: The demo data ends on 2026-10-31; changes happen after it.
+LATER = datetime(2026, 11, 2, 9, tzinfo=UTC)
+#: A sync that commits nothing for this long is stuck, not slow.
+STUCK = 120.0
 
 
 def small_dataset(every: int = 24, tax: int = 30) -> Dataset:
@@ -106,6 +116,17 @@ def add_sales(dataset: Dataset, count: int, created: int) -> list[Json]:
         )
     dataset.touch()
     return added
+
+
+def advance(dataset: Dataset, transactions: int) -> None:
+    """What an incremental sync picks up, all at `LATER`: ``transactions`` new FC transactions on the
+    first account, the second's pending ones posted, an open climate order confirmed, a new order."""
+    accounts = [a["id"] for a in dataset["financial_connections.account"]]
+    dataset.add_transactions(accounts[0], transactions, LATER)
+    dataset.post_pending(accounts[1], LATER)
+    order = next(o for o in dataset[ORDER] if o["status"] == "open")
+    dataset.set_order_status(order["id"], "confirmed", LATER)
+    dataset.add_climate_order(LATER)
 
 
 def tax_ids(dataset: Dataset) -> list[str]:
@@ -201,12 +222,42 @@ def list_ids(server: DemoStripe, request: RecordedRequest) -> list[str]:
     return [obj["id"] for obj in answer.get("data", [answer])]
 
 
+def commits(root: Path) -> int:
+    """Delta commits so far in every table of every account of the store at ``root``."""
+    return sum(1 for _ in root.glob("*/*/*/_delta_log/*.json")) if root.exists() else 0
+
+
+def kill_at(process: BaseProcess, root: Path, target: int | None, delay: float) -> bool:
+    """Start ``process``, a sync into the store at ``root``; SIGKILL it ``delay`` seconds after the store
+    has ``target`` commits (None: let it finish). Return True if it was killed, False if it finished
+    first. A sync that fails on its own, or commits nothing for `STUCK` seconds, fails the test."""
+    process.start()
+    progress, seen = time.monotonic(), commits(root)
+    while process.is_alive() and (target is None or seen < target):
+        now = commits(root)
+        if now > seen:
+            progress, seen = time.monotonic(), now
+        assert time.monotonic() - progress < STUCK, "the sync made no progress: stuck"
+        time.sleep(0.002)
+    time.sleep(delay)
+    process.kill()  # a no-op if it finished
+    process.join()
+    if process.exitcode == -signal.SIGKILL:
+        time.sleep(0.05)  # let the server finish answering what the child had sent
+        return True
+    assert 0 == process.exitcode, "the sync failed on its own"
+    return False
+
+
 def child(argv: Sequence[str]) -> None:
     """The SIGKILL tests' child: sync over loopback, one commit per page, until killed or done.
 
     An optional fourth argument is a number of retries, made at once, with a 1 s read timeout
-    (for a server that injects faults, see tests/test_crash.py).
+    (for a server that injects faults, see tests/test_crash.py). tqdm gets a thread lock: its
+    default multiprocessing lock is a semaphore that a killed child would leak in the fork server's
+    resource tracker.
     """
+    tqdm.set_lock(threading.RLock())
     url, root, data, *retries = argv
     dataset = load(Path(data))
     retry = RetryPolicy(max_retries=int(retries[0]), base_delay=0, max_delay=0) if retries else None

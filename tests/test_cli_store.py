@@ -102,7 +102,7 @@ def test_status_shows_rows_versions_and_freshness(
     assert f"{DEMO_ACCOUNT} (test) in {tmp_path}/{DEMO_ACCOUNT}/test" == lines[0]
     rows = {line.split()[0]: line.split() for line in lines[2:]}
     assert str(len(account["dataset"]["climate.order"])) == rows["climate.order"][1]
-    assert "0" == rows["climate.order"][2]  # version
+    assert "1" == rows["climate.order"][2]  # version 0 is the empty table, created first
     assert "ago" == rows["climate.order"][-1]
 
 
@@ -118,7 +118,7 @@ def test_export_each_format(
             capsys, "export", "climate_orders", "--format", fmt, "-o", str(target), "--store", str(store)
         )
         assert 0 == code
-        assert f"Wrote {expected.height} rows of climate.order (version 0) to {target}" in out
+        assert f"Wrote {expected.height} rows of climate.order (version 1) to {target}" in out
     assert_frame_equal(expected, pl.read_parquet(tmp_path / "orders.parquet"))
     assert expected.height == pl.read_ndjson(tmp_path / "orders.ndjson").height
     csv = pl.read_csv(tmp_path / "orders.csv", infer_schema=False)

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import random
-import signal
 import threading
-import time
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -317,15 +315,10 @@ def test_the_demo_is_a_platform_of_fifty_accounts() -> None:
 
 
 def sigkill_child(url: str, root: str) -> None:
-    """Sync the platform ("all") over loopback until killed (tqdm on a thread lock: see test_sync)."""
+    """Sync the platform ("all") over loopback until killed (tqdm on a thread lock: see storekit.child)."""
     tqdm.set_lock(threading.RLock())
     warnings.simplefilter("ignore")
     Connection(DEMO_API_KEY, base_url=url, store=root, stripe_account="all").sync(progress=False)
-
-
-def commits(root: Path) -> int:
-    """Delta commits in every table of every account under ``root``."""
-    return sum(1 for _ in root.glob("*/*/*/_delta_log/*.json")) if root.exists() else 0
 
 
 def completed(root: Path, accounts: list[str]) -> set[str]:
@@ -348,22 +341,14 @@ def test_sigkill_mid_way_resumes_account_by_account(tmp_path: Path) -> None:
     context = multiprocessing.get_context("forkserver")  # children fork with finlab imported
     context.set_forkserver_preload([__name__])
     accounts = [OWN, *readable]
-    kills = 0
     with serve(server) as loopback:
-        while kills < 10:
-            target = commits(root) + rng.randint(1, 8)
+        for _ in range(10):
+            # An account's first sync is 26 commits (11 of them its tables' creations): ten kills
+            # 2-14 commits apart get past the first two accounts and stop well before the last.
+            target = storekit.commits(root) + rng.randint(2, 14)
             child = context.Process(target=sigkill_child, args=(loopback.url, str(root)))
-            child.start()
-            deadline = time.monotonic() + 60
-            while commits(root) < target and child.is_alive() and time.monotonic() < deadline:
-                time.sleep(0.002)
-            time.sleep(rng.uniform(0, 0.03))
-            assert child.is_alive(), "the sync finished before it could be killed: use more accounts"
-            child.kill()
-            child.join()
-            assert -signal.SIGKILL == child.exitcode
-            kills += 1
-            time.sleep(0.05)  # let the server finish answering what the child had sent
+            killed = storekit.kill_at(child, root, target, rng.uniform(0, 0.03))
+            assert killed, "the sync finished before it could be killed: use more accounts"
             for account in accounts:  # every store opens, and holds each id once
                 for resource in STORED:
                     frame = storekit.stored(root, resource, account)
@@ -372,9 +357,7 @@ def test_sigkill_mid_way_resumes_account_by_account(tmp_path: Path) -> None:
         assert done, "no account finished before the kills: kill later"
         mark = len(server.requests)
         finished = context.Process(target=sigkill_child, args=(loopback.url, str(root)))
-        finished.start()
-        finished.join(180)
-        assert 0 == finished.exitcode
+        assert not storekit.kill_at(finished, root, None, 0)
     seen = by_account(server, mark)
     assert all(8 == seen[account] for account in done)  # a finished account is only checked again
     assert 1 == seen[revoked]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -41,7 +40,6 @@ SOCKET = RetryPolicy(max_retries=RETRIES, base_delay=0, max_delay=0)
 #: A stall over a socket fails after a short read timeout.
 SHORT_READ = ReadLimits(timeout=1.0)
 STALL = 5.0
-NOW = datetime(2026, 11, 2, 9, tzinfo=UTC)
 ORDERS = "/v1/climate/orders"
 ACCOUNT = "acct_1FinlabDemo000000"
 TRANSACTIONS = "/v1/financial_connections/transactions"
@@ -289,12 +287,7 @@ def test_a_full_sync_under_faults_equals_the_truth(served: Start, tmp_path: Path
     check_sync(demo, connection, server)
     assert 0.2 <= server.faults.faulted / server.faults.answered
 
-    accounts = [a["id"] for a in dataset["financial_connections.account"]]
-    dataset.add_transactions(accounts[0], 150, NOW)
-    dataset.post_pending(accounts[1], NOW)
-    order = next(o for o in dataset[storekit.ORDER] if o["status"] == "open")
-    dataset.set_order_status(order["id"], "confirmed", NOW)
-    dataset.add_climate_order(NOW)
+    storekit.advance(dataset, 150)
     check_sync(demo, connection, server)
 
 

@@ -84,10 +84,10 @@ def test_an_empty_store_reads_as_the_empty_frame(store: Store) -> None:
 
 
 def test_merge_upserts_by_id_and_skips_unchanged_rows(store: Store, orders: list[dict[str, object]]) -> None:
-    assert 0 == write(store, ORDER, orders[:10])
+    assert 1 == write(store, ORDER, orders[:10])  # version 0 is the table's creation: no rows
     changed = {**orders[0], "status": "canceled"}
-    assert 1 == write(store, ORDER, [changed, *orders[1:12]])
-    assert 1 == write(store, ORDER, orders[1:12])  # nothing changed: no commit
+    assert 2 == write(store, ORDER, [changed, *orders[1:12]])
+    assert 2 == write(store, ORDER, orders[1:12])  # nothing changed: no commit
     frame = store.read(ORDER)
     assert 12 == frame.height == frame.get_column("id").n_unique()
     assert "canceled" == frame.filter(pl.col("id") == orders[0]["id"]).item(0, "status")
@@ -95,9 +95,9 @@ def test_merge_upserts_by_id_and_skips_unchanged_rows(store: Store, orders: list
 
 def test_replace_commits_only_a_change(store: Store, orders: list[dict[str, object]]) -> None:
     with store.writing():
-        assert 0 == store.replace(ORDER, frames.build_raw(ORDER, orders[:3]))
+        assert 1 == store.replace(ORDER, frames.build_raw(ORDER, orders[:3]))
         assert store.replace(ORDER, frames.build_raw(ORDER, list(reversed(orders[:3])))) is None
-        assert 1 == store.replace(ORDER, frames.build_raw(ORDER, orders[:2]))
+        assert 2 == store.replace(ORDER, frames.build_raw(ORDER, orders[:2]))
     assert 2 == store.read(ORDER).height
 
 
@@ -106,9 +106,9 @@ def test_a_cursor_is_committed_with_its_rows(store: Store, orders: list[dict[str
     with store.writing():
         store.merge(ORDER, frames.build_raw(ORDER, orders[:2]), first)
         store.merge(ORDER, frames.build_raw(ORDER, orders[:2]), second)  # no row changed, still a commit
-    assert [(1, second), (0, first)] == store.cursors(ORDER, None)
-    assert [(1, second)] == store.cursors(ORDER, 0)
-    assert [] == store.cursors(ORDER, 1)
+    assert [(2, second), (1, first)] == store.cursors(ORDER, None)  # version 0: the creation
+    assert [(2, second)] == store.cursors(ORDER, 1)
+    assert [] == store.cursors(ORDER, 2)
     history = json.dumps(store._open(ORDER).history())  # type: ignore[union-attr]
     assert CURSOR_KEY in history
 
@@ -134,8 +134,10 @@ def test_as_of_a_version_or_a_time(store: Store, orders: list[dict[str, object]]
     time.sleep(0.01)
     write(store, ORDER, [{**orders[0], "status": "canceled"}, *orders[5:9]])
     assert 9 == store.read(ORDER).height
-    assert_frame_equal(before, store.read(ORDER, as_of=0))
-    assert_frame_equal(before, store.read(ORDER, as_of="0"))
+    assert_frame_equal(frames.empty(ORDER), store.read(ORDER, as_of=0))  # the table's creation
+    assert_frame_equal(frames.empty(ORDER), store.scan(ORDER, as_of=0).collect())
+    assert_frame_equal(before, store.read(ORDER, as_of=1))
+    assert_frame_equal(before, store.read(ORDER, as_of="1"))
     assert_frame_equal(before, store.read(ORDER, as_of=between))
     assert_frame_equal(before, store.read(ORDER, as_of=between.isoformat()))
     assert_frame_equal(frames.empty(ORDER), store.read(ORDER, as_of=between - timedelta(days=1)))
@@ -150,14 +152,14 @@ def test_a_scan_is_lazy_and_reads_what_read_reads(store: Store, orders: list[dic
     assert isinstance(scan, pl.LazyFrame)
     assert "Parquet SCAN" in scan.select("id").explain()  # the files, not rows in memory
     assert_frame_equal(store.read(ORDER), sort(order, scan.collect()))
-    assert_frame_equal(store.read(ORDER, as_of=0), sort(order, store.scan(ORDER, as_of=0).collect()))
+    assert_frame_equal(store.read(ORDER, as_of=1), sort(order, store.scan(ORDER, as_of=1).collect()))
 
 
 def test_as_of_refuses_what_cannot_be(store: Store, orders: list[dict[str, object]]) -> None:
     with pytest.raises(StoreError, match=r"Nothing of climate\.order is stored"):
         store.read(ORDER, as_of=0)
     write(store, ORDER, orders[:1])
-    with pytest.raises(StoreError, match="no version 7: the latest is 0"):
+    with pytest.raises(StoreError, match="no version 7: the latest is 1"):
         store.read(ORDER, as_of=7)
     with pytest.raises(ConfigurationError, match="no timezone"):
         store.read(ORDER, as_of=datetime(2026, 1, 1))
@@ -177,7 +179,7 @@ def test_an_old_schema_is_rebuilt_from_raw(store: Store, orders: list[dict[str, 
     expected = sort(resources.get(ORDER), frames.build(ORDER, orders))
     assert_frame_equal(expected, store.read(ORDER))  # on the fly
     assert_frame_equal(expected, sort(resources.get(ORDER), store.scan(ORDER).collect()))  # a scan too
-    assert 1 == store.reparse(ORDER)
+    assert 2 == store.reparse(ORDER)
     assert store.reparse(ORDER) is None
     assert_frame_equal(expected, store.read(ORDER))
     assert [*resources.get(ORDER).schema.names(), "raw"] == store.read_columns(ORDER, None).columns

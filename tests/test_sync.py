@@ -10,8 +10,6 @@ import copy
 import multiprocessing
 import random
 import shutil
-import signal
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -22,7 +20,6 @@ import httpx
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-from tqdm import tqdm
 
 from finlab import frames
 from finlab.analysis import tax
@@ -47,8 +44,20 @@ ACCOUNT = "financial_connections.account"
 DEMO_ACCOUNT = "acct_1FinlabDemo000000"
 PATH = "/v1/financial_connections/transactions"
 AUTH = {"Authorization": f"Bearer {DEMO_API_KEY}"}
-#: The demo data ends on 2026-10-31; changes happen after it.
-LATER = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+LATER = storekit.LATER
+#: What a sync with nothing changed asks: one request per small list, (path, FC account) counted.
+UNCHANGED = Counter(
+    {
+        ("/v1/financial_connections/accounts", None): 1,
+        ("/v1/payment_intents", None): 1,  # created since the newest resolved: nothing new
+        ("/v1/refunds", None): 1,
+        ("/v1/tax/registrations", None): 1,
+        ("/v1/tax/settings", None): 1,
+        ("/v1/climate/orders", None): 1,
+        ("/v1/climate/products", None): 1,
+        ("/v1/climate/suppliers", None): 1,
+    }
+)
 
 
 def assert_store_is_the_truth(root: Path, dataset: Dataset) -> None:
@@ -123,19 +132,7 @@ def test_a_sync_with_nothing_changed_sends_one_request_per_small_list(synced: De
     versions = {r: Store(synced.root, DEMO_ACCOUNT, livemode=False).version(r) for r in STORED}
     mark = synced.mark()
     report = connection.sync(progress=False)
-    expected = Counter(
-        {
-            ("/v1/financial_connections/accounts", None): 1,
-            ("/v1/payment_intents", None): 1,  # created since the newest resolved: nothing new
-            ("/v1/refunds", None): 1,
-            ("/v1/tax/registrations", None): 1,
-            ("/v1/tax/settings", None): 1,
-            ("/v1/climate/orders", None): 1,
-            ("/v1/climate/products", None): 1,
-            ("/v1/climate/suppliers", None): 1,
-        }
-    )
-    assert expected == endpoints(synced.since(mark))
+    assert UNCHANGED == endpoints(synced.since(mark))
     assert 8 == report.requests
     assert versions == {r: Store(synced.root, DEMO_ACCOUNT, livemode=False).version(r) for r in STORED}
     assert_store_is_the_truth(synced.root, synced.dataset)
@@ -165,21 +162,7 @@ def test_a_refresh_fetches_only_what_changed(synced: Demo) -> None:
     report = connection.sync(progress=False)
     requests = synced.since(mark)
     first, second = changed["accounts"]
-    expected = Counter(
-        {
-            ("/v1/financial_connections/accounts", None): 1,
-            ("/v1/financial_connections/transactions", first): 1,
-            ("/v1/financial_connections/transactions", second): 1,
-            ("/v1/payment_intents", None): 1,
-            ("/v1/refunds", None): 1,
-            ("/v1/tax/registrations", None): 1,
-            ("/v1/tax/settings", None): 1,
-            ("/v1/climate/orders", None): 1,
-            ("/v1/climate/products", None): 1,
-            ("/v1/climate/suppliers", None): 1,
-        }
-    )
-    assert expected == endpoints(requests)
+    assert UNCHANGED + Counter({(PATH, first): 1, (PATH, second): 1}) == endpoints(requests)
     listed = [r for r in requests if r.path.endswith("/transactions")]
     assert {refreshes[first], refreshes[second]} == {
         dict(r.params)["transaction_refresh[after]"] for r in listed
@@ -261,7 +244,7 @@ def test_frame_methods_read_the_store_and_say_how_fresh(
 ) -> None:
     connection = demo.connection()
     orders = connection.climate_orders()  # never synced: synced first
-    assert "climate.order from the store (version 0, synced" in capsys.readouterr().err
+    assert "climate.order from the store (version 1, synced" in capsys.readouterr().err
     mark = demo.mark()
     assert_frame_equal(orders, connection.climate_orders())
     assert [] == demo.since(mark)
@@ -465,12 +448,6 @@ def test_an_interrupted_sync_resumes_without_fetching_twice(
     assert_store_is_the_truth(tmp_path, demo.dataset)
 
 
-def sigkill_child(args: list[str]) -> None:
-    """`storekit.child` with tqdm on a thread lock (a killed child must not leak a semaphore)."""
-    tqdm.set_lock(threading.RLock())
-    storekit.child(args)
-
-
 @pytest.mark.slow
 def test_sigkill_at_random_points_then_resume(tmp_path: Path) -> None:
     dataset = storekit.small_dataset()
@@ -486,18 +463,10 @@ def test_sigkill_at_random_points_then_resume(tmp_path: Path) -> None:
     with serve(server) as loopback:
         args = [loopback.url, str(root), str(data)]
         while len(checks) < 10:
-            target = commits(root) + rng.randint(1, 5)
-            child = context.Process(target=sigkill_child, args=(args,))
-            child.start()
-            deadline = time.monotonic() + 60
-            while commits(root) < target and child.is_alive() and time.monotonic() < deadline:
-                time.sleep(0.002)
-            time.sleep(rng.uniform(0, 0.03))
-            assert child.is_alive(), "the sync finished before it could be killed: use more data"
-            child.kill()
-            child.join()
-            assert -signal.SIGKILL == child.exitcode
-            time.sleep(0.05)  # let the server finish answering what the child had sent
+            target = storekit.commits(root) + rng.randint(1, 5)
+            child = context.Process(target=storekit.child, args=(args,))
+            killed = storekit.kill_at(child, root, target, rng.uniform(0, 0.03))
+            assert killed, "the sync finished before it could be killed: use more data"
             mark = demo.mark()
             held = committed(root)  # opens without error
             for resource in STORED:
@@ -505,18 +474,11 @@ def test_sigkill_at_random_points_then_resume(tmp_path: Path) -> None:
                 if "id" in frame.columns:
                     assert frame.height == frame.get_column("id").n_unique(), resource
             checks.append((mark, held))
-        finished = context.Process(target=sigkill_child, args=(args,))
-        finished.start()
-        finished.join(120)
-        assert 0 == finished.exitcode
+        finished = context.Process(target=storekit.child, args=(args,))
+        assert not storekit.kill_at(finished, root, None, 0)
     assert_store_is_the_truth(root, dataset)
     for mark, held in checks:
         assert [] == refetched(demo, mark, held)
-
-
-def commits(root: Path) -> int:
-    """Delta commits in every table under ``root``."""
-    return sum(1 for _ in root.glob("*/*/*/_delta_log/*.json")) if root.exists() else 0
 
 
 def test_a_store_written_with_per_window_cursors_resumes(demo: Demo) -> None:
