@@ -9,8 +9,8 @@ from 429s (the client reports admitted answers too, with the instant each reques
 - ``background``: the share of 429s among requests sent below the ceiling estimate, well after a cut,
   where contention causes none. A 429 cuts the rate only if the 429s of the last second are too many to
   be that background by chance (binomial tail below 1%): random 429s are ignored, contention ones not.
-- ``ceiling``: at a cut, the rate the server admitted over the last second of sends, which under
-  contention is the capacity left over whatever finlab sent. The rate drops to ``backoff`` times it,
+- ``ceiling``: at a cut where finlab sent more than the server admitted over the last second of sends,
+  what it admitted: under contention, the capacity left over. The rate drops to ``backoff`` times it,
   climbs slowly back to it over half of ``recovery``, then to the limit, which it reaches ``recovery``
   seconds after the cut. 429s to requests sent before a cut, or answered within ``hold`` of it, are that
   same overload: no second cut.

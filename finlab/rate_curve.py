@@ -16,6 +16,8 @@ import itertools
 import math
 from collections.abc import Iterator
 
+#: Points closer than this many seconds are one instant (a jump), not a piece with a slope.
+INSTANT = 1e-9
 #: Seconds over which a probe's one request of rate is handed out.
 PROBE_SPAN = 0.01
 
@@ -38,12 +40,13 @@ class Curve:
     def _pieces(self, start: float) -> Iterator[tuple[float, float, float, float]]:
         """``(t0, t1, rate at t0, slope)`` of each linear piece from ``start`` on; the last is endless.
 
-        Two points at one instant are a jump: the rate from then on is the second.
+        Two points at one instant (or within `INSTANT` of each other, too close for a finite slope) are
+        a jump: the rate from then on is the second.
         """
         t, rate = start, self(start)
         for t1, r1 in self.points:
-            if t1 <= t:
-                rate = r1 if t1 == t else rate
+            if t1 - t <= INSTANT:
+                rate = r1 if t1 >= t else rate
                 continue
             yield t, t1, rate, (r1 - rate) / (t1 - t)
             t, rate = t1, r1
@@ -69,7 +72,9 @@ class Curve:
             if tokens <= piece:
                 if slope == 0:
                     return t0 - now + (tokens / rate if rate > 0 else math.inf)
-                return t0 - now + (math.sqrt(rate * rate + 2 * slope * tokens) - rate) / slope
+                # >= 0 exactly (the piece's end rate squared); rounding can dip it below 0 (NaN)
+                discriminant = max(0.0, rate * rate + 2 * slope * tokens)
+                return t0 - now + (math.sqrt(discriminant) - rate) / slope
             tokens -= piece
         return math.inf  # a rate that stays at 0 (never: the last point is a positive rate)
 
