@@ -5,60 +5,77 @@ limit for a while, again and again. Reacting costs every request in flight when 
 300 ms round trips, a few 429s each time. `Recurrence` learns the bursts a controller saw and names a
 quiet spell around the next one, so the controller can go quiet just before it:
 
-- the *onset* of a burst is when finlab sent the first request of a run of 429s. Once `ONSETS` onsets
-  in a row came at one period, the first spell is set from them, starting `FIRST_LEAD` early: an
-  onset is seen only once the server's window has filled, a while after the burst began;
+- the *onset* of a burst is when finlab sent the first request of a run of 429s. Once three onsets
+  are evenly spaced, the newest among them, the first spell is set from them, starting `FIRST_LEAD`
+  early: an onset is seen only once the server's window has filled, a while after the burst began.
+  Up to `STRAYS` other onsets may come between (runs of 429s that were finlab's own rate), and the
+  shortest such period wins (bursts two periods apart are evenly spaced too). A burst lasts the
+  median of the last three lengths seen, and a spell at most `SPARE` seconds longer;
 - from then on the spell's two edges track the bursts by what happens at them. A 429 to a request
   sent just before the spell (the burst came early) moves the next spell's start out by `MISS_STEP`
   and by how early it came (at most `MAX_MOVE`); a 429 just after the spell (the burst outlasted it)
   moves the end out the same way, as soon as it is heard. An edge that let no 429 through moves in
-  (`START_RELAX`, `END_RELAX`), so each settles where it lets a 429 through now and then;
+  (`START_RELAX`, `END_RELAX`, doubled each further spell after `FAST_AFTER` in a row, up to
+  `MAX_RELAX`), so each settles where it lets a 429 through now and then, and one far off comes back;
 - the period is the slope through the centres of the last `FIT_SPELLS` spells, which the edges keep
   on the bursts: a few hundredths of a second off makes a spell drift off its burst within minutes;
-- every `PROBE_EVERY`-th spell sends one request late in the spell. A 429 confirms the burst; an
-  answer means the bursts moved or stopped: after `MISSES` such answers in a row the schedule is
-  forgotten (and learned again if the bursts come back).
+- once `PROBE_EVERY` spells in a row let no 429 through at their edges, each spell sends one request
+  late in the spell. A 429 confirms the burst; an answer means the bursts moved or stopped: after
+  `MISSES` such answers in a row the schedule is forgotten (and learned again if the bursts come back).
 
 Examples
 --------
 >>> bursts = Recurrence()
->>> for onset in (10.0, 15.0, 20.0, 25.0):
+>>> for onset in (10.0, 15.0, 20.0):
 ...     bursts.began(onset)
 ...     bursts.ended(onset + 2.0)
->>> bursts.next_quiet(26.0)
-Quiet(start=29.6, end=32.0, probe=None)
->>> bursts.early(29.5)  # the burst came before the spell: the next one starts earlier
->>> bursts.next_quiet(32.0)
-Quiet(start=34.38, end=36.97, probe=None)
+>>> bursts.next_quiet(21.0)
+Quiet(start=24.6, end=27.0, probe=None)
+>>> bursts.early(24.5)  # the burst came before the spell: the next one starts earlier
+>>> bursts.next_quiet(27.0)
+Quiet(start=29.38, end=31.98, probe=None)
 """
 
 from __future__ import annotations
 
 import collections
 import itertools
+import math
+import statistics
 from dataclasses import dataclass
 
 #: Seconds before the first predicted onset at which finlab stops sending: the onsets seen are late.
 FIRST_LEAD = 0.4
-#: Onsets in a row that make a schedule.
-ONSETS = 4
-#: Two intervals between onsets agree if they differ by at most this share of the period (or 0.25 s).
-TOLERANCE = 0.1
+#: Onsets kept: a schedule is three of them evenly spaced, the newest among them. Runs of 429s that
+#: were not bursts (finlab's own rate too high for a moment) come between, and are passed over.
+ONSETS = 8
+#: Two intervals between onsets agree if they differ by at most this share of the later one.
+TOLERANCE = 0.05
+#: Onsets between three evenly spaced ones that may be passed over (runs of 429s that were no burst).
+STRAYS = 2
+#: An onset this share of the period before or after a spell is one the schedule expects.
+SLACK = 0.1
 #: Seconds an edge that let a 429 through moves out for the next spell ...
 MISS_STEP = 0.12
 #: ... plus how far past the edge the 429s went, up to this.
 MAX_MOVE = 0.1
-#: Seconds the start and the end of a spell that let no 429 through move in for the next one.
-START_RELAX, END_RELAX = 0.08, 0.03
+#: Seconds the start and the end of a spell that let no 429 through move in for the next one ...
+START_RELAX, END_RELAX = 0.04, 0.02
+#: ... doubled for each further spell in a row that let none through after `FAST_AFTER`, up to
+#: `MAX_RELAX`: an edge far off (a first period a little wrong walks a spell off its burst) comes back
+#: within a few cycles.
+FAST_AFTER, MAX_RELAX = 5, 0.1
 #: The period is fitted through the centres of up to this many spells (at least `MIN_FIT`).
 FIT_SPELLS, MIN_FIT = 16, 4
+#: Seconds a spell may be longer than a burst lasts (`Recurrence.duration`).
+SPARE = 1.0
 #: The shortest quiet spell, in seconds.
 MIN_SPELL = 0.5
 #: Where in a spell (a share of its length) the confirming request goes: late, where the other
 #: client's requests fill the server's whole window.
 PROBE_AT = 0.7
-#: One spell in this many sends a confirming request.
-PROBE_EVERY = 4
+#: Spells in a row with no 429 at their edges after which each sends a confirming request.
+PROBE_EVERY = 6
 #: Admitted confirming requests in a row after which the schedule is forgotten.
 MISSES = 3
 #: A schedule shorter than this is not a schedule (a burst that outlasts its pause looks like one).
@@ -87,16 +104,16 @@ class Recurrence:
         self.previous: Quiet | None = None  # the spell before it
         self.centres: collections.deque[float] = collections.deque(maxlen=FIT_SPELLS)
         self.came_early = self.outlasted = 0.0  # what the current spell's edges let through
-        self.misses = self.spells = 0
+        self.tight = [0, 0]  # spells in a row whose start, and whose end, let no 429 through
+        self.end_relax = 0.0  # how far the current spell's end moved in
+        self.misses = self.unheard = 0  # unheard: spells since a 429 last showed the burst there
 
     def began(self, onset: float) -> None:
         """A burst began: finlab's first refused request went at ``onset``.
 
         On schedule it changes nothing (the edges track the phase); off schedule it counts towards a
-        schedule of its own, which replaces the old one once `ONSETS` agree.
+        schedule of its own, which replaces the old one once three are evenly spaced (`_period`).
         """
-        if self.onsets and onset - self.onsets[-1] < MIN_PERIOD:
-            return  # the same burst, seen again after a pause or a quiet spell
         self.anchor, self.open = onset, True
         if self.spell is not None and self.expects(onset):
             return
@@ -115,6 +132,7 @@ class Recurrence:
         """A request sent at ``sent``, just before the quiet spell, was refused: the burst came early."""
         if self.spell is not None:  # else a new schedule replaced the spell meanwhile
             self.came_early = max(self.came_early, self.spell.start - sent)
+            self.confirmed()
 
     def overran(self, sent: float) -> None:
         """A request sent at ``sent``, just after the last quiet spell, was refused: the burst outlasted it.
@@ -123,29 +141,33 @@ class Recurrence:
         """
         if self.previous is None or self.spell is None:
             return
+        self.confirmed()
         over = min(sent - self.previous.end, MAX_MOVE)
         if over <= self.outlasted:
             return
-        move = over - self.outlasted + (0.0 if self.outlasted else MISS_STEP + END_RELAX)
+        move = over - self.outlasted + (0.0 if self.outlasted else MISS_STEP + self.end_relax)
         self.outlasted = over
         spell = self.spell
-        self.spell = Quiet(spell.start, spell.end + move, spell.probe)
+        end = spell.end + move
+        start = max(spell.start, end - self.duration() - SPARE)
+        probe = spell.probe if spell.probe is not None and spell.probe > start else None
+        self.spell = Quiet(start, end, probe)
 
     def duration(self) -> float:
-        """How long a burst lasts: the longest of the last ones seen (0 before any)."""
-        return max(self.durations) if self.durations else 0.0
+        """How long a burst lasts: the median of the last ones seen (0 before any)."""
+        return statistics.median(self.durations) if self.durations else 0.0
 
     def expects(self, onset: float) -> bool:
         """Whether a burst beginning at ``onset`` is one the schedule predicts (True without a schedule)."""
         if self.spell is None or self.period is None:
             return True
         into = (onset - self.spell.start) % self.period
-        slack = TOLERANCE * self.period
+        slack = SLACK * self.period
         return into <= self.spell.end - self.spell.start + slack or into >= self.period - slack
 
     def confirmed(self) -> None:
-        """The confirming request was refused: the burst came on schedule."""
-        self.misses = 0
+        """The burst came on schedule: the confirming request, or one next to a spell, was refused."""
+        self.misses = self.unheard = 0
 
     def missed(self) -> None:
         """The confirming request was admitted: the burst did not come (after `MISSES`: forget them)."""
@@ -154,13 +176,13 @@ class Recurrence:
             self.forget()
 
     def forget(self) -> None:
-        """Drop the schedule: bursts are reacted to again until `ONSETS` more agree."""
+        """Drop the schedule: bursts are reacted to again until three more are evenly spaced."""
         self.onsets.clear()
         self.durations.clear()
         self.anchor = self.period = self.spell = self.previous = None
         self.centres.clear()
         self.came_early = self.outlasted = 0.0
-        self.misses = self.spells = 0
+        self.misses = self.unheard = 0
 
     def next_quiet(self, now: float) -> Quiet | None:
         """The quiet spell of the next predicted burst not over at ``now`` (None: no schedule)."""
@@ -183,14 +205,22 @@ class Recurrence:
         spell = self.previous = self.spell
         self.centres.append(_centre(spell))
         self.period = _slope(self.centres) or self.period
-        early, self.came_early, self.outlasted = self.came_early, 0.0, 0.0
-        start = spell.start + self.period + (-(min(early, MAX_MOVE) + MISS_STEP) if early else START_RELAX)
-        end = spell.end + self.period - END_RELAX  # an overrun, heard later, moves it out (`overran`)
+        early, outlasted, self.came_early, self.outlasted = self.came_early, self.outlasted, 0.0, 0.0
+        self.tight = [0 if early else self.tight[0] + 1, 0 if outlasted else self.tight[1] + 1]
+        self.end_relax = _relax(END_RELAX, self.tight[1])
+        start_move = -(min(early, MAX_MOVE) + MISS_STEP) if early else _relax(START_RELAX, self.tight[0])
+        start = spell.start + self.period + start_move
+        end = spell.end + self.period - self.end_relax  # an overrun, heard later, moves it out (`overran`)
+        if end - start > self.duration() + SPARE:  # the edge quiet the longest moves in to the length
+            if self.tight[0] >= self.tight[1]:
+                start = end - self.duration() - SPARE
+            else:
+                end = start + self.duration() + SPARE
         if end - start < MIN_SPELL:
             middle = (start + end) / 2
             start, end = middle - MIN_SPELL / 2, middle + MIN_SPELL / 2
-        self.spells += 1
-        probe = start + PROBE_AT * (end - start) if self.spells % PROBE_EVERY == 0 else None
+        self.unheard += 1
+        probe = start + PROBE_AT * (end - start) if self.unheard >= PROBE_EVERY else None
         self.spell = Quiet(round(start, 9), round(end, 9), probe and round(probe, 9))
 
     @staticmethod
@@ -199,13 +229,24 @@ class Recurrence:
         return Quiet(spell.start + seconds, spell.end + seconds, probe)
 
     def _period(self) -> float | None:
-        """The period the last `ONSETS` onsets agree on, if they do."""
-        if len(self.onsets) < ONSETS:
-            return None
-        intervals = [b - a for a, b in itertools.pairwise(self.onsets)]
-        period = sum(intervals) / len(intervals)
-        agree = max(intervals) - min(intervals) <= max(TOLERANCE * period, 0.25)
-        return period if agree and period >= MIN_PERIOD else None
+        """The shortest period of three evenly spaced onsets, the newest one last (None: none are).
+
+        The shortest: onsets two periods apart are evenly spaced too. At most `STRAYS` other onsets
+        may come between the three.
+        """
+        onsets = list(self.onsets)
+        newest, period = onsets[-1], None
+        for i, j in itertools.combinations(range(len(onsets) - 1), 2):
+            later, earlier = newest - onsets[j], onsets[j] - onsets[i]
+            agree = abs(later - earlier) <= TOLERANCE * later
+            if agree and min(later, earlier) >= MIN_PERIOD and len(onsets) - 3 - i <= STRAYS:
+                period = min(period or math.inf, (newest - onsets[i]) / 2)
+        return period
+
+
+def _relax(step: float, tight: int) -> float:
+    """How far an edge that let no 429 through in ``tight`` spells in a row moves in."""
+    return min(MAX_RELAX, step * 2.0 ** max(0, tight - FAST_AFTER))
 
 
 def _centre(spell: Quiet) -> float:

@@ -9,16 +9,21 @@ from 429s (the client reports admitted answers too, with the instant each reques
 - ``background``: the share of 429s among requests sent below the ceiling estimate, well after a cut,
   where contention causes none. A 429 cuts the rate only if the 429s of the last second are too many to
   be that background by chance (binomial tail below 1%): random 429s are ignored, contention ones not.
+  Above 0.95 x the ceiling, while the background is low, a tail below 10% is enough: there a single
+  429 is most likely the capacity's edge, and waiting for three would cost two more.
 - ``ceiling``: at a cut where finlab sent more than the server admitted over the last second of sends,
-  what it admitted: under contention, the capacity left over. The rate drops to ``backoff`` times it,
-  climbs slowly back to it over half of ``recovery``, then to the limit, which it reaches ``recovery``
-  seconds after the cut. 429s to requests sent before a cut, or answered within ``hold`` of it, are that
-  same overload: no second cut.
+  what it admitted: under contention, the capacity left over. At any other cut, the ceiling drops to
+  the rate of the cut if it was higher: 429s beyond chance there put the capacity below that rate
+  (a ceiling measured over one second of ten answers can be 10% high). The rate drops to ``backoff``
+  times the ceiling, climbs slowly back to it over half of ``recovery``, then to the limit, which it
+  reaches ``recovery`` seconds after the cut. 429s to requests sent before a cut, or answered within
+  ``hold`` of it, are that same overload: no second cut.
 - a cluster of 429s in a row (another client took the whole limit for a while) pauses the rate for
   ``pause`` seconds instead, then probes; the first admitted answer to a request sent after the pause
   began resumes the climb the cluster interrupted. If the answers before the cluster were calm, a cut its
-  first 429 made is undone; if they held many 429s already, or the last cluster ended moments ago, the
-  rate is finlab's own and the climb restarts under the admitted rate. Without any answer the rate is
+  first 429 made is undone; if they held many 429s already, the last cluster ended moments ago, or
+  finlab began less than `HISTORY` s before (nothing showed its rate was fine), the rate is finlab's
+  own and the climb restarts under the admitted rate. Without any answer the rate is
   back at its limit ``recovery`` s after the last 429.
 - clusters that come back on a schedule (`finlab.rate_bursts`) are kept out of: the rate goes quiet
   just before the next one is due and until it should be over. A 429 within `EDGE` of a quiet spell
@@ -45,6 +50,9 @@ MIN_ANSWERS = 5
 MARGIN = 0.03
 #: 429s this unlikely (binomial tail) under the background share count as caused by finlab's rate.
 SIGNIFICANCE = 0.01
+#: ... or this unlikely, for 429s to requests sent above `CALM` x the capacity measured, while the
+#: background share is below `RARE`.
+LOOSE, RARE = 0.1, 0.02
 #: Weight of one answer in the background share (an exponential average over ~200 answers).
 BACKGROUND_WEIGHT = 1 / 200
 #: This many 429s in a row, with no admitted answer between, are a cluster: pause.
@@ -112,6 +120,7 @@ class Controller:
         self.streak, self.onset = 0, _Onset(0.0, limit, 0.0, None)
         self.paused: _Pause | None = None
         self.answers: collections.deque[tuple[float, bool]] = collections.deque()  # (sent, limited)
+        self.first_sent: float | None = None  # the first answered request's send
 
     def __call__(self, now: float) -> float:
         """The rate at ``now``."""
@@ -128,6 +137,7 @@ class Controller:
     def answer(self, now: float, limited: bool, sent: float | None = None) -> None:
         """Learn from one answer at ``now`` to a request ``sent`` then (default: now); 429 if ``limited``."""
         sent = now if sent is None else sent
+        self.first_sent = sent if self.first_sent is None else self.first_sent
         self._arm(now)
         if self._spell_answer(sent, limited):
             return
@@ -149,7 +159,7 @@ class Controller:
             return
         self._learn(sent, limited=True)
         fresh = sent >= self.cut_at and now - self.cut_at >= self.settings.hold
-        if self.paused is None and fresh and (self.quiet is not None or self._significant()):
+        if self.paused is None and fresh and (self.quiet is not None or self._significant(sent)):
             self._cut(now)
 
     # --- what the answers tell -----------------------------------------------------------------------
@@ -179,12 +189,17 @@ class Controller:
         newest = self.answers[-1][0]
         return [limited for sent, limited in self.answers if sent > newest - TEST_WINDOW]
 
-    def _significant(self) -> bool:
-        """Whether the last second's 429s are too many to be the background share by chance."""
+    def _significant(self, sent: float) -> bool:
+        """Whether the last second's 429s are too many to be the background share by chance.
+
+        Where 429s are otherwise `RARE`, above the capacity measured (a 429 sent then is likely
+        contention), a looser test applies.
+        """
         recent = self._recent()
         n, k, p = len(recent), sum(recent), self.background
         below = sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k))
-        return 1 - below < SIGNIFICANCE
+        loose = self.ceiling is not None and self.base(sent) > CALM * self.ceiling and p < RARE
+        return 1 - below < (LOOSE if loose else SIGNIFICANCE)
 
     def _limited_share(self, before: float) -> float:
         """The share of 429s among the answers to requests sent before ``before``."""
@@ -229,6 +244,8 @@ class Controller:
             self.ceiling = max(self._floor(), capacity)
             start = self.ceiling * self.settings.backoff
         else:
+            if self.ceiling is not None:  # 429s beyond chance at this rate: the capacity is below it
+                self.ceiling = max(self._floor(), min(self.ceiling, rate))
             start = rate * self.settings.backoff
         return self._climb(now, max(self._floor(), start))
 
@@ -238,7 +255,8 @@ class Controller:
             resume, onset = self.base, self.onset
             recent = now - self.resumed_at < REPEAT
             crowded = onset.share > self.background + 1 - s.backoff
-            own = not self.overrun and (recent or crowded or not self.bursts.expects(onset.sent))
+            untried = self.first_sent is None or onset.sent - self.first_sent < HISTORY  # no calm seen yet
+            own = not self.overrun and (recent or crowded or untried or not self.bursts.expects(onset.sent))
             if own:  # finlab's own rate: below what got through before
                 resume = self._lowered(now, onset.rate, onset.capacity)
             elif not own and self.before_cut is not None and now - self.cut_at < s.hold:

@@ -6,11 +6,14 @@ import pytest
 
 from finlab.rate_bursts import (
     END_RELAX,
+    FAST_AFTER,
     FIRST_LEAD,
     MAX_MOVE,
+    MAX_RELAX,
     MISS_STEP,
     MISSES,
     PROBE_EVERY,
+    SPARE,
     START_RELAX,
     Quiet,
     Recurrence,
@@ -19,22 +22,48 @@ from finlab.rate_bursts import (
 PERIOD, LENGTH = 5.0, 2.0  # a burst every 5 s, 2 s long
 
 
-def learned(period: float = PERIOD, onsets: int = 4) -> Recurrence:
-    """A schedule learned from ``onsets`` bursts ``period`` apart, each seen to last `LENGTH`."""
+def seen(onsets: list[float], lengths: list[float] | None = None) -> Recurrence:
+    """The bursts seen to begin at ``onsets``, each lasting its length (default `LENGTH`)."""
     bursts = Recurrence()
-    for k in range(onsets):
-        bursts.began(10.0 + k * period)
-        bursts.ended(10.0 + k * period + LENGTH)
+    for onset, length in zip(onsets, lengths or [LENGTH] * len(onsets), strict=True):
+        bursts.began(onset)
+        bursts.ended(onset + length)
     return bursts
 
 
-def test_four_bursts_at_one_period_make_a_schedule_three_do_not() -> None:
-    assert learned(onsets=3).next_quiet(30.0) is None
+def learned(period: float = PERIOD, onsets: int = 4) -> Recurrence:
+    """A schedule learned from ``onsets`` bursts ``period`` apart, each seen to last `LENGTH`."""
+    return seen([10.0 + k * period for k in range(onsets)])
 
-    spell = learned().next_quiet(26.0)
+
+def test_three_bursts_at_one_period_make_a_schedule_two_do_not() -> None:
+    assert learned(onsets=2).next_quiet(30.0) is None
+
+    spell = learned(onsets=3).next_quiet(21.0)
 
     # The onsets seen are late (the window fills a while after a burst begins): start early.
-    assert spell == Quiet(30.0 - FIRST_LEAD, 30.0 + LENGTH, None)
+    assert spell == Quiet(25.0 - FIRST_LEAD, 25.0 + LENGTH, None)
+
+
+def test_a_run_of_429s_between_the_bursts_is_passed_over() -> None:
+    # finlab's own rate drew a run of 429s at 13.2 s, between the bursts at 10, 15 and 20 s.
+    bursts = seen([10.0, 13.2, 15.0, 20.0])
+
+    assert bursts.period == pytest.approx(PERIOD)
+
+
+def test_bursts_two_periods_apart_do_not_hide_the_period() -> None:
+    # 0, 10 and 20 are evenly spaced too: the shortest period wins.
+    bursts = seen([0.0, 10.0, 15.0, 20.0])
+
+    assert bursts.period == pytest.approx(PERIOD)
+
+
+def test_a_burst_lasts_the_median_of_the_lengths_seen() -> None:
+    # One burst looked long: its end was seen late (finlab was still paused when it was over).
+    bursts = seen([10.0, 15.0, 20.0], lengths=[2.0, 3.5, 2.2])
+
+    assert bursts.duration() == pytest.approx(2.2)
 
 
 def test_bursts_at_no_common_period_make_no_schedule() -> None:
@@ -89,6 +118,50 @@ def test_the_period_is_fitted_through_the_spells_the_edges_keep_on_the_bursts() 
     # The edges settle where a 429 comes through now and then (this server refuses at once at an edge
     # crossed by a hair; a real one has room in its window for a moment), not every cycle.
     assert sum(missed[-20:]) <= 12  # 10 of the last 20 cycles measured
+
+
+def test_an_edge_far_inside_the_burst_moves_in_faster_each_spell_it_lets_nothing_through() -> None:
+    bursts = learned()
+    spell, moves = bursts.next_quiet(26.0), []
+    for _ in range(FAST_AFTER + 4):
+        assert spell is not None
+        following = bursts.next_quiet(spell.end)
+        assert following is not None
+        assert bursts.period is not None
+        moves.append(following.start - spell.start - bursts.period)
+        spell = following
+
+    assert moves[:FAST_AFTER] == pytest.approx([START_RELAX] * FAST_AFTER)
+    assert moves[FAST_AFTER:] == pytest.approx([2 * START_RELAX, MAX_RELAX, MAX_RELAX, MAX_RELAX])
+
+
+def test_a_spell_is_never_much_longer_than_a_burst() -> None:
+    # The period first learned is a little short: the spells walk early, and the bursts overrun their
+    # ends every cycle. The end moves out; the start, which hears nothing, may not run away with it.
+    bursts = learned(period=PERIOD - 0.15)
+    spell = bursts.next_quiet(26.0)
+    for _ in range(12):
+        assert spell is not None
+        burst_end = PERIOD * round((spell.end - LENGTH) / PERIOD) + LENGTH  # the true end nearest
+        spell = bursts.next_quiet(spell.end)
+        if spell is not None and bursts.previous is not None and bursts.previous.end < burst_end:
+            bursts.overran(bursts.previous.end + 0.05)
+            spell = bursts.spell
+        assert spell is not None
+        assert spell.end - spell.start <= LENGTH + SPARE + 1e-9
+
+
+def test_429s_at_a_spells_edges_show_the_burst_so_no_confirming_request_is_sent() -> None:
+    bursts = learned()
+    now, probes = 26.0, 0
+    for _ in range(4 * PROBE_EVERY):
+        spell = bursts.next_quiet(now)
+        assert spell is not None
+        probes += spell.probe is not None
+        bursts.early(spell.start - 0.01)  # every burst lets a 429 through just before its spell
+        now = spell.end
+
+    assert probes == 0
 
 
 def test_confirming_requests_answered_forget_the_schedule() -> None:
