@@ -120,7 +120,7 @@ class Controller:
         self.streak, self.onset = 0, _Onset(0.0, limit, 0.0, None)
         self.paused: _Pause | None = None
         self.answers: collections.deque[tuple[float, bool]] = collections.deque()  # (sent, limited)
-        self.first_sent: float | None = None  # the first answered request's send
+        self.first_sent = math.inf  # the first answered request's send
 
     def __call__(self, now: float) -> float:
         """The rate at ``now``."""
@@ -137,7 +137,7 @@ class Controller:
     def answer(self, now: float, limited: bool, sent: float | None = None) -> None:
         """Learn from one answer at ``now`` to a request ``sent`` then (default: now); 429 if ``limited``."""
         sent = now if sent is None else sent
-        self.first_sent = sent if self.first_sent is None else self.first_sent
+        self.first_sent = min(self.first_sent, sent)
         self._arm(now)
         if self._spell_answer(sent, limited):
             return
@@ -255,7 +255,7 @@ class Controller:
             resume, onset = self.base, self.onset
             recent = now - self.resumed_at < REPEAT
             crowded = onset.share > self.background + 1 - s.backoff
-            untried = self.first_sent is None or onset.sent - self.first_sent < HISTORY  # no calm seen yet
+            untried = onset.sent - self.first_sent < HISTORY  # nothing has shown the rate is fine yet
             own = not self.overrun and (recent or crowded or untried or not self.bursts.expects(onset.sent))
             if own:  # finlab's own rate: below what got through before
                 resume = self._lowered(now, onset.rate, onset.capacity)
