@@ -94,19 +94,24 @@ class Quiet:
 class Recurrence:
     """The bursts seen, and the quiet spell around the next one they predict (module docstring)."""
 
+    onsets: collections.deque[float]
+    durations: collections.deque[float]  # the last bursts' lengths
+    anchor: float | None  # the latest onset seen
+    open: bool  # whether the burst at the anchor has not ended yet
+    period: float | None
+    spell: Quiet | None  # the current or next quiet spell
+    previous: Quiet | None  # the spell before it
+    centres: collections.deque[float]  # of the last spells, for the period's fit
+    came_early: float  # what the current spell's edges let through
+    outlasted: float
+    tight_start: int  # spells in a row whose start, or end, let no 429 through
+    tight_end: int
+    end_relax: float  # how far the current spell's end moved in
+    misses: int  # confirming requests admitted in a row
+    unheard: int  # spells since a 429 last showed the burst there
+
     def __init__(self) -> None:
-        self.onsets: collections.deque[float] = collections.deque(maxlen=ONSETS)
-        self.durations: collections.deque[float] = collections.deque(maxlen=3)
-        self.anchor: float | None = None  # the latest onset seen
-        self.open = False  # whether the burst at the anchor has not ended yet
-        self.period: float | None = None
-        self.spell: Quiet | None = None  # the current or next quiet spell
-        self.previous: Quiet | None = None  # the spell before it
-        self.centres: collections.deque[float] = collections.deque(maxlen=FIT_SPELLS)
-        self.came_early = self.outlasted = 0.0  # what the current spell's edges let through
-        self.tight = [0, 0]  # spells in a row whose start, and whose end, let no 429 through
-        self.end_relax = 0.0  # how far the current spell's end moved in
-        self.misses = self.unheard = 0  # unheard: spells since a 429 last showed the burst there
+        self.forget()
 
     def began(self, onset: float) -> None:
         """A burst began: finlab's first refused request went at ``onset``.
@@ -149,13 +154,17 @@ class Recurrence:
         self.outlasted = over
         spell = self.spell
         end = spell.end + move
-        start = max(spell.start, end - self.duration() - SPARE)
+        start = max(spell.start, end - self._longest())
         probe = spell.probe if spell.probe is not None and spell.probe > start else None
         self.spell = Quiet(start, end, probe)
 
     def duration(self) -> float:
         """How long a burst lasts: the median of the last ones seen (0 before any)."""
         return statistics.median(self.durations) if self.durations else 0.0
+
+    def _longest(self) -> float:
+        """The longest a spell may be: `SPARE` seconds more than a burst lasts."""
+        return self.duration() + SPARE
 
     def expects(self, onset: float) -> bool:
         """Whether a burst beginning at ``onset`` is one the schedule predicts (True without a schedule)."""
@@ -176,13 +185,14 @@ class Recurrence:
             self.forget()
 
     def forget(self) -> None:
-        """Drop the schedule: bursts are reacted to again until three more are evenly spaced."""
-        self.onsets.clear()
-        self.durations.clear()
+        """Drop the schedule (or start without one): bursts are reacted to until three are evenly spaced."""
+        self.onsets = collections.deque(maxlen=ONSETS)
+        self.durations = collections.deque(maxlen=3)
         self.anchor = self.period = self.spell = self.previous = None
-        self.centres.clear()
-        self.came_early = self.outlasted = 0.0
-        self.misses = self.unheard = 0
+        self.open = False
+        self.centres = collections.deque(maxlen=FIT_SPELLS)
+        self.came_early = self.outlasted = self.end_relax = 0.0
+        self.tight_start = self.tight_end = self.misses = self.unheard = 0
 
     def next_quiet(self, now: float) -> Quiet | None:
         """The quiet spell of the next predicted burst not over at ``now`` (None: no schedule)."""
@@ -206,16 +216,17 @@ class Recurrence:
         self.centres.append(_centre(spell))
         self.period = _slope(self.centres) or self.period
         early, outlasted, self.came_early, self.outlasted = self.came_early, self.outlasted, 0.0, 0.0
-        self.tight = [0 if early else self.tight[0] + 1, 0 if outlasted else self.tight[1] + 1]
-        self.end_relax = _relax(END_RELAX, self.tight[1])
-        start_move = -(min(early, MAX_MOVE) + MISS_STEP) if early else _relax(START_RELAX, self.tight[0])
+        self.tight_start = 0 if early else self.tight_start + 1
+        self.tight_end = 0 if outlasted else self.tight_end + 1
+        self.end_relax = _relax(END_RELAX, self.tight_end)
+        start_move = -(min(early, MAX_MOVE) + MISS_STEP) if early else _relax(START_RELAX, self.tight_start)
         start = spell.start + self.period + start_move
         end = spell.end + self.period - self.end_relax  # an overrun, heard later, moves it out (`overran`)
-        if end - start > self.duration() + SPARE:  # the edge quiet the longest moves in to the length
-            if self.tight[0] >= self.tight[1]:
-                start = end - self.duration() - SPARE
+        if end - start > self._longest():  # the edge quiet the longest moves in to the length
+            if self.tight_start >= self.tight_end:
+                start = end - self._longest()
             else:
-                end = start + self.duration() + SPARE
+                end = start + self._longest()
         if end - start < MIN_SPELL:
             middle = (start + end) / 2
             start, end = middle - MIN_SPELL / 2, middle + MIN_SPELL / 2
