@@ -9,8 +9,12 @@ quiet spell around the next one, so the controller can go quiet just before it:
   are evenly spaced, the newest among them, the first spell is set from them, starting `FIRST_LEAD`
   early: an onset is seen only once the server's window has filled, a while after the burst began.
   Up to `STRAYS` other onsets may come between (runs of 429s that were finlab's own rate), and the
-  shortest such period wins (bursts two periods apart are evenly spaced too). A burst lasts the
-  median of the last three lengths seen, and a spell at most `SPARE` seconds longer;
+  shortest such period wins (bursts two periods apart are evenly spaced too). Onsets wander by a few
+  tenths of a second (how soon the server refuses depends on finlab's own rate just before), so three
+  evenly spaced ones may be two or three periods apart with the ones between off by more than
+  `TOLERANCE`: if onsets lie within `DIVIDED_TOLERANCE` of every point a half or a third of the period
+  predicts between them, that is the period. A burst lasts the median of the last three lengths
+  seen, and a spell at most `SPARE` seconds longer;
 - from then on the spell's two edges track the bursts by what happens at them. A 429 to a request
   sent just before the spell (the burst came early) moves the next spell's start out by `MISS_STEP`
   and by how early it came (at most `MAX_MOVE`); a 429 just after the spell (the burst outlasted it)
@@ -33,7 +37,7 @@ Examples
 Quiet(start=24.6, end=27.0, probe=None)
 >>> bursts.early(24.5)  # the burst came before the spell: the next one starts earlier
 >>> bursts.next_quiet(27.0)
-Quiet(start=29.38, end=31.98, probe=None)
+Quiet(start=29.38, end=31.99, probe=None)
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ FIRST_LEAD = 0.4
 ONSETS = 8
 #: Two intervals between onsets agree if they differ by at most this share of the later one.
 TOLERANCE = 0.05
+#: An onset this share of a half or a third of the period from where it predicts one counts as there.
+DIVIDED_TOLERANCE = 0.1
 #: Onsets between three evenly spaced ones that may be passed over (runs of 429s that were no burst).
 STRAYS = 2
 #: An onset this share of the period before or after a spell is one the schedule expects.
@@ -60,11 +66,12 @@ MISS_STEP = 0.12
 #: ... plus how far past the edge the 429s went, up to this.
 MAX_MOVE = 0.1
 #: Seconds the start and the end of a spell that let no 429 through move in for the next one ...
-START_RELAX, END_RELAX = 0.04, 0.02
+START_RELAX, END_RELAX = 0.04, 0.01
 #: ... doubled for each further spell in a row that let none through after `FAST_AFTER`, up to
 #: `MAX_RELAX`: an edge far off (a first period a little wrong walks a spell off its burst) comes back
-#: within a few cycles.
-FAST_AFTER, MAX_RELAX = 5, 0.1
+#: within a few cycles. A larger step overshoots the edge by more: each 0.01 s is about one more 429
+#: at 16 requests/s.
+FAST_AFTER, MAX_RELAX = 5, 0.04
 #: The period is fitted through the centres of up to this many spells (at least `MIN_FIT`).
 FIT_SPELLS, MIN_FIT = 16, 4
 #: Seconds a spell may be longer than a burst lasts (`Recurrence.duration`).
@@ -251,8 +258,19 @@ class Recurrence:
             later, earlier = newest - onsets[j], onsets[j] - onsets[i]
             agree = abs(later - earlier) <= TOLERANCE * later
             if agree and min(later, earlier) >= MIN_PERIOD and len(onsets) - 3 - i <= STRAYS:
-                period = min(period or math.inf, (newest - onsets[i]) / 2)
+                period = min(period or math.inf, _divided(onsets, onsets[i], (newest - onsets[i]) / 2))
         return period
+
+
+def _divided(onsets: list[float], first: float, period: float) -> float:
+    """A third or a half of ``period`` if the ``onsets`` show every burst it predicts after ``first``."""
+    for part in (3, 2):
+        shorter = period / part
+        predicted = [first + k * shorter for k in range(1, 2 * part) if k % part]
+        near = DIVIDED_TOLERANCE * shorter
+        if shorter >= MIN_PERIOD and all(any(abs(o - p) <= near for o in onsets) for p in predicted):
+            return shorter
+    return period
 
 
 def _relax(step: float, tight: int) -> float:

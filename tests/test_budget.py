@@ -512,11 +512,11 @@ def test_a_competing_load_leaves_finlab_most_of_the_leftover() -> None:
 def test_a_bursty_competing_load_is_kept_out_of_once_its_schedule_is_learned() -> None:
     share, refused, minutes = contention(300.0, bursty=True)
 
-    # 0.84 of the leftover and 3.6% answered 429 measured (reacting alone: 0.63 and 24%; AIMD: 0.81
-    # and 39%). Most of the 429s come in the first 15 s, before three bursts have shown the schedule.
+    # 0.82 of the leftover and 3.7% answered 429 measured (reacting alone: 0.63 and 24%; AIMD: 0.81
+    # and 39%). Most of the 429s come in the first 20 s, before three bursts have shown the schedule.
     assert share >= 0.8
-    assert refused < 0.045
-    assert minutes[-1] >= 0.95 * max(minutes[:-1])  # 452 501 512 527 527
+    assert refused < 0.04
+    assert minutes[-1] >= 0.95 * max(minutes[:-1])  # 447 427 514 530 527
 
 
 def test_random_429s_do_not_hold_the_rate_down() -> None:

@@ -59,6 +59,21 @@ def test_bursts_two_periods_apart_do_not_hide_the_period() -> None:
     assert bursts.period == pytest.approx(PERIOD)
 
 
+def test_onsets_that_wander_do_not_make_the_schedule_a_multiple_of_the_period() -> None:
+    # Onsets seen in a contention run (bursts every 5 s): no three in a row agree within TOLERANCE,
+    # but 5.64, 15.53 and 25.48 do, 9.92 apart; the onsets between lie near a half of that.
+    bursts = seen([5.64, 10.25, 15.53, 20.36, 25.48])
+
+    assert bursts.period == pytest.approx(4.96)
+
+
+def test_a_part_of_the_period_needs_every_burst_it_predicts() -> None:
+    # 0, 15 and 30 are evenly spaced; a period of 5 would need onsets near 10, 20 and 25 as well.
+    bursts = seen([0.0, 5.0, 15.0, 30.0])
+
+    assert bursts.period == pytest.approx(15.0)
+
+
 def test_a_burst_lasts_the_median_of_the_lengths_seen() -> None:
     # One burst looked long: its end was seen late (finlab was still paused when it was over).
     bursts = seen([10.0, 15.0, 20.0], lengths=[2.0, 3.5, 2.2])
@@ -122,17 +137,22 @@ def test_the_period_is_fitted_through_the_spells_the_edges_keep_on_the_bursts() 
 
 def test_an_edge_far_inside_the_burst_moves_in_faster_each_spell_it_lets_nothing_through() -> None:
     bursts = learned()
-    spell, moves = bursts.next_quiet(26.0), []
+    spell, start_moves, end_moves = bursts.next_quiet(26.0), [], []
     for _ in range(FAST_AFTER + 4):
         assert spell is not None
         following = bursts.next_quiet(spell.end)
         assert following is not None
         assert bursts.period is not None
-        moves.append(following.start - spell.start - bursts.period)
+        start_moves.append(following.start - spell.start - bursts.period)
+        end_moves.append(spell.end + bursts.period - following.end)
         spell = following
 
-    assert moves[:FAST_AFTER] == pytest.approx([START_RELAX] * FAST_AFTER)
-    assert moves[FAST_AFTER:] == pytest.approx([2 * START_RELAX, MAX_RELAX, MAX_RELAX, MAX_RELAX])
+    def expected(step: float) -> list[float]:  # doubled after FAST_AFTER quiet spells, up to MAX_RELAX
+        return [min(MAX_RELAX, step * 2 ** max(0, k - FAST_AFTER)) for k in range(1, FAST_AFTER + 5)]
+
+    assert start_moves == pytest.approx(expected(START_RELAX))
+    assert end_moves == pytest.approx(expected(END_RELAX))
+    assert end_moves[FAST_AFTER:] == pytest.approx([2 * END_RELAX, 4 * END_RELAX, MAX_RELAX, MAX_RELAX])
 
 
 def test_a_spell_is_never_much_longer_than_a_burst() -> None:
