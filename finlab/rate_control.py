@@ -27,8 +27,9 @@ from 429s (the client reports admitted answers too, with the instant each reques
   back at its limit ``recovery`` s after the last 429.
 - clusters that come back on a schedule (`finlab.rate_bursts`) are kept out of: the rate goes quiet
   just before the next one is due and until it should be over. A 429 within `EDGE` of a quiet spell
-  moves that edge; any other 429 cuts (between bursts, the refusals are finlab's own), and the
-  capacity is measured only on sends after the last spell.
+  moves that edge; any other 429 is tested as above (three random clusters evenly spaced make a
+  schedule too, and a schedule must not make every random 429 cut), and the capacity is measured
+  only on sends after the last spell.
 """
 
 from __future__ import annotations
@@ -159,7 +160,7 @@ class Controller:
             return
         self._learn(sent, limited=True)
         fresh = sent >= self.cut_at and now - self.cut_at >= self.settings.hold
-        if self.paused is None and fresh and (self.quiet is not None or self._significant(sent)):
+        if self.paused is None and fresh and self._significant(sent):
             self._cut(now)
 
     # --- what the answers tell -----------------------------------------------------------------------
