@@ -454,13 +454,14 @@ def competitor_due(elapsed: float, bursty: bool) -> float:
 
 
 def contention(
-    seconds: float = 60.0, *, bursty: bool = False, seed: int = 12
+    seconds: float = 60.0, *, bursty: bool = False, seed: int = 12, random_429s: float | None = None
 ) -> tuple[float, float, list[int]]:
     """finlab (32 workers, 300 ms answers) against another client taking 60% of the test-mode limit.
 
     The server is `Limits` on the virtual clock, the other client that of `benchmarks/contention.py`.
     A worker answered 429 waits the client's first retry step (0.25-0.5 s). Returns finlab's share of
     the leftover capacity, the share of its requests answered 429 and its admitted answers per minute.
+    With ``random_429s``, no other client: that share of answers is 429 at random instead.
     """
     clock = FakeClock(0.0)
     budget = Budget.for_key_mode("test", burst=1, clock=clock, sleep=clock.sleep, async_sleep=asyncio.sleep)
@@ -480,6 +481,7 @@ def contention(
         while True:
             await budget.acquire_async(path)
             sent, refused = budget.now(), limits.admit(path)
+            refused = refused or (random_429s is not None and rng.random() < random_429s)
             await asyncio.sleep(0.3 + rng.uniform(-0.05, 0.05))
             answered["429" if refused else "ok"] += 1
             minutes[min(int(sent // 60), len(minutes) - 1)] += not refused
@@ -488,7 +490,9 @@ def contention(
                 await asyncio.sleep(rng.uniform(0.25, 0.5))
 
     async def main() -> None:
-        tasks = [asyncio.ensure_future(worker()) for _ in range(32)] + [asyncio.ensure_future(competitor())]
+        tasks = [asyncio.ensure_future(worker()) for _ in range(32)]
+        if random_429s is None:
+            tasks.append(asyncio.ensure_future(competitor()))
         await asyncio.sleep(seconds)
         for task in tasks:
             task.cancel()
