@@ -260,7 +260,7 @@ class Controller:
             own = not self.overrun and (recent or crowded or untried or not self.bursts.expects(onset.sent))
             if own:  # finlab's own rate: below what got through before
                 resume = self._lowered(now, onset.rate, onset.capacity)
-            elif not own and self.before_cut is not None and now - self.cut_at < s.hold:
+            elif self.before_cut is not None and now - self.cut_at < s.hold:
                 resume, self.ceiling = self.before_cut  # the burst, not finlab, caused that cut
             self.paused = _Pause(now, now + s.pause, resume)
             self.bursts.began(onset.sent)
