@@ -123,16 +123,31 @@ class Recurrence:
     def began(self, onset: float) -> None:
         """A burst began: finlab's first refused request went at ``onset``.
 
-        On schedule it changes nothing (the edges track the phase); off schedule it counts towards a
-        schedule of its own, which replaces the old one once three are evenly spaced (`_period`).
+        On schedule it changes nothing (the edges track the phase), but a burst seen after its spell
+        began with it: its length counts from the spell's start, or a spell too short would measure it
+        short and stay so. Off schedule it counts towards a schedule of its own, which replaces the old
+        one once three are evenly spaced (`_period`) and the old one went unheard (`_replaces`).
         """
         self.anchor, self.open = onset, True
         if self.spell is not None and self.expects(onset):
+            assert self.period is not None
+            into = (onset - self.spell.start) % self.period
+            if into < self.period / 2:  # seen late, after a spell too short: the burst began with the spell
+                self.anchor = onset - into
             return
         self.onsets.append(onset)
         period = self._period()
-        if period is not None:
+        if period is not None and self._replaces(period):
             self.period, self.spell, self.misses = period, None, 0
+
+    def _replaces(self, period: float) -> bool:
+        """Whether a new ``period`` replaces the schedule's.
+
+        A schedule whose spells still hear their bursts stays, unless the new period is shorter (one
+        twice as long protects every other burst): onsets kept from minutes before made long false ones.
+        """
+        old = self.period
+        return old is None or self.unheard >= PROBE_EVERY or period < (1 - SLACK) * old
 
     def ended(self, end: float) -> None:
         """The burst that began last is over: finlab's first request admitted again went at ``end``."""

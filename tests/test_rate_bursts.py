@@ -74,6 +74,41 @@ def test_a_part_of_the_period_needs_every_burst_it_predicts() -> None:
     assert bursts.period == pytest.approx(15.0)
 
 
+def test_a_fresh_schedule_is_not_replaced_by_a_longer_period_but_one_gone_unheard_is() -> None:
+    # 20, 32.5 and 45 are evenly spaced too (12.5 s): onsets kept from long ago, with runs of 429s
+    # that were no burst, made such periods and replaced schedules that worked.
+    bursts = seen([10.0, 15.0, 20.0, 32.5, 45.0])
+
+    assert bursts.period == pytest.approx(PERIOD)
+
+    bursts = learned()
+    now = 26.0
+    for _ in range(PROBE_EVERY + 1):  # spells that no 429 at their edges showed were on their bursts
+        spell = bursts.next_quiet(now)
+        assert spell is not None
+        now = spell.end
+    for onset in (now + 6.0, now + 21.0, now + 36.0):  # bursts 15 s apart, between the old spells
+        bursts.began(onset)
+        bursts.ended(onset + LENGTH)
+
+    assert bursts.period == pytest.approx(15.0)
+
+
+def test_a_burst_seen_after_its_spell_began_lasts_from_the_spells_start() -> None:
+    # A spell shorter than its burst: the 429s come after it, late in the burst. Counting from them
+    # would measure the bursts short and keep the spells too short to cover them.
+    bursts = learned()
+    now = 26.0
+    for _ in range(2):
+        spell = bursts.next_quiet(now)
+        assert spell is not None
+        bursts.began(spell.end + 0.05)  # on schedule, but seen only after the spell
+        bursts.ended(spell.start + 2.5)
+        now = spell.end
+
+    assert bursts.duration() == pytest.approx(2.5)
+
+
 def test_a_burst_lasts_the_median_of_the_lengths_seen() -> None:
     # One burst looked long: its end was seen late (finlab was still paused when it was over).
     bursts = seen([10.0, 15.0, 20.0], lengths=[2.0, 3.5, 2.2])
