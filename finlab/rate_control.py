@@ -15,9 +15,10 @@ from 429s (the client reports admitted answers too, with the instant each reques
   what it admitted: under contention, the capacity left over. At any other cut, the ceiling drops to
   the rate of the cut if it was higher: 429s beyond chance there put the capacity below that rate
   (a ceiling measured over one second of ten answers can be 10% high). The rate drops to ``backoff``
-  times the ceiling, climbs slowly back to it over half of ``recovery``, then to the limit, which it
-  reaches ``recovery`` seconds after the cut. 429s to requests sent before a cut, or answered within
-  ``hold`` of it, are that same overload: no second cut.
+  times the ceiling, climbs slowly back to it over half of ``recovery``, stays within 5% above it
+  until 0.8 of ``recovery`` (unless random 429s are common, which make the ceiling no capacity),
+  then climbs to the limit, which it reaches ``recovery`` seconds after the cut. 429s to requests sent
+  before a cut, or answered within ``hold`` of it, are that same overload: no second cut.
 - a cluster of 429s in a row (another client took the whole limit for a while) pauses the rate for
   ``pause`` seconds instead, then probes; the first admitted answer to a request sent after the pause
   began resumes the climb the cluster interrupted. If the answers before the cluster were calm, a cut its
@@ -29,7 +30,9 @@ from 429s (the client reports admitted answers too, with the instant each reques
   just before the next one is due and until it should be over. A 429 within `EDGE` of a quiet spell
   moves that edge; any other 429 is tested as above (three random clusters evenly spaced make a
   schedule too, and a schedule must not make every random 429 cut), and the capacity is measured
-  only on sends after the last spell.
+  only on sends after the last spell. A cluster that begins within `SETTLE` of resuming, or in
+  finlab's first `HISTORY` s, is no onset the schedule learns from: its own clusters, one period
+  apart by chance, made false schedules that protected no burst.
 """
 
 from __future__ import annotations
@@ -60,6 +63,9 @@ BACKGROUND_WEIGHT = 1 / 200
 CLUSTER = 3
 #: Share of the climb spent going slowly from the cut rate back to the ceiling estimate.
 SLOW_SHARE = 0.5
+#: ... then, while 429s are otherwise `RARE`, up to `NEAR` x the ceiling by this share of it: above the
+#: capacity measured, a faster climb only buys 429s (each cut costs the requests in flight).
+NEAR_SHARE, NEAR = 0.8, 1.05
 #: Share of the ceiling estimate below which the rate is calm: contention refuses little there, even
 #: when requests bunch up for a moment.
 CALM = 0.95
@@ -67,6 +73,9 @@ CALM = 0.95
 ECHO = 1.0
 #: A cluster within this many seconds of resuming from the last one is finlab's own rate, not a burst.
 REPEAT = 2.0
+#: A run of 429s that begins this many seconds after the rate resumed is finlab's own rate picking up
+#: again (as is one in finlab's first `HISTORY` s): not the onset of another client's burst.
+SETTLE = 0.5
 #: Seconds of answers kept.
 HISTORY = 3.0
 #: Seconds next to a quiet spell in which a 429 tells of the burst's edge, not of finlab's rate.
@@ -232,8 +241,9 @@ class Controller:
     def _cut(self, now: float) -> None:
         """Cut to ``backoff`` x the capacity the server showed, if finlab sent more than it admitted.
 
-        Otherwise the admitted rate is finlab's own, not a capacity: the cut is plain (``backoff`` x
-        the rate), the ceiling stays, and the climb goes back to it (or to the rate of the cut).
+        Otherwise the admitted rate is finlab's own, not a capacity: the ceiling stays (or drops to the
+        rate of the cut), the cut is to ``backoff`` x it (x the rate, while there is none), and the
+        climb goes back to it.
         """
         self.before_cut = (self.base, self.ceiling)
         self.cut_at = now
@@ -247,7 +257,7 @@ class Controller:
         else:
             if self.ceiling is not None:  # 429s beyond chance at this rate: the capacity is below it
                 self.ceiling = max(self._floor(), min(self.ceiling, rate))
-            start = rate * self.settings.backoff
+            start = (rate if self.ceiling is None else self.ceiling) * self.settings.backoff
         return self._climb(now, max(self._floor(), start))
 
     def _pause(self, now: float) -> None:
@@ -263,7 +273,8 @@ class Controller:
             elif self.before_cut is not None and now - self.cut_at < s.hold:
                 resume, self.ceiling = self.before_cut  # the burst, not finlab, caused that cut
             self.paused = _Pause(now, now + s.pause, resume)
-            self.bursts.began(onset.sent)
+            if not (onset.sent - self.resumed_at < SETTLE or untried):
+                self.bursts.began(onset.sent)
         self.paused.until = now + s.pause
         until, probe = self.paused.until, min(PROBE_RATE, self.limit)
         end = max(now + s.recovery, until)
@@ -278,10 +289,14 @@ class Controller:
         self._set_base(paused.resume.shifted(now - paused.started))
 
     def _climb(self, now: float, start: float) -> Curve:
-        """From ``start`` slowly to the ceiling estimate, then to the limit ``recovery`` s from ``now``."""
+        """From ``start`` slowly to the ceiling estimate, near it a while, then to the limit ``recovery`` s
+        from ``now``."""
         s = self.settings
         ceiling = self.limit if self.ceiling is None else max(start, min(self.ceiling, self.limit))
-        return Curve([(now, start), (now + SLOW_SHARE * s.recovery, ceiling), (now + s.recovery, self.limit)])
+        points = [(now, start), (now + SLOW_SHARE * s.recovery, ceiling)]
+        if self.background < RARE:  # random 429s make the ceiling the rate of a cut, not a capacity
+            points.append((now + NEAR_SHARE * s.recovery, min(self.limit, NEAR * ceiling)))
+        return Curve([*points, (now + s.recovery, self.limit)])
 
     def _floor(self) -> float:
         return min(self.settings.min_rate, self.limit)

@@ -14,6 +14,7 @@ import math
 import random
 import re
 import selectors
+import statistics
 import threading
 import time
 from collections.abc import Coroutine
@@ -255,13 +256,14 @@ def test_recovery_climbs_slowly_to_the_admitted_rate_then_quickly_to_the_limit()
     answers(budget, clock, ORDERS, 10, 3.0)  # the server admitted 10/s for 3 s
     budget.rate_limited(ORDERS)  # the ceiling is the admitted rate: the rate drops to 0.8 x 10
 
-    observed = []
-    for _ in range(5):
+    cut_at, observed = clock.now, []
+    for after in (0.0, 2.5, 5.0, 8.0, 9.0, 10.0):
+        clock.now = cut_at + after
         observed.append(budget.rates()[ORDERS])
-        clock.now += 2.5
 
-    # 8/s, slowly back to the ceiling 10/s at 5 s (0.5 x recovery), then to the limit at 10 s.
-    assert observed == pytest.approx([8.0, 9.0, 10.0, 17.5, 25.0], rel=0.02)
+    # 8/s, slowly back to the ceiling 10/s at 5 s (0.5 x recovery), within 5% above it until 8 s (0.8 x
+    # recovery), then to the limit at 10 s.
+    assert observed == pytest.approx([8.0, 9.0, 10.0, 10.5, 17.75, 25.0], rel=0.02)
 
 
 def test_repeated_429s_cut_again_down_to_the_floor() -> None:
@@ -507,20 +509,25 @@ def test_a_competing_load_leaves_finlab_most_of_the_leftover() -> None:
     share, refused, minutes = contention(300.0)
 
     assert share >= 0.85  # 0.89 measured
-    # 1.6% measured (3.4% before a single 429 above the ceiling cut, and before cuts that measured no
-    # capacity lowered the ceiling to their rate). AIMD alone answered 9-12%.
+    # 1.5% measured (3.4% before a single 429 above the ceiling cut, and before cuts that measured no
+    # capacity lowered the ceiling to their rate; 1.6% before the climb stayed near the ceiling). AIMD
+    # alone answered 9-12%.
     assert refused < 0.03
-    assert minutes[-1] >= 0.95 * max(minutes[:-1])  # 532 538 533 527 527: no decline
+    assert minutes[-1] >= 0.95 * max(minutes[:-1])  # 531 535 533 535 531: no decline
 
 
 def test_a_bursty_competing_load_is_kept_out_of_once_its_schedule_is_learned() -> None:
-    share, refused, minutes = contention(300.0, bursty=True)
+    runs = [contention(300.0, bursty=True, seed=seed) for seed in range(12, 20)]
+    shares, refused = [share for share, _, _ in runs], [refused for _, refused, _ in runs]
+    minutes = [sum(run[2][minute] for run in runs) for minute in range(5)]
 
-    # 0.81 of the leftover and 3.8% answered 429 measured (reacting alone: 0.63 and 24%; AIMD: 0.81
-    # and 39%). Most of the 429s come in the first 20 s, before three bursts have shown the schedule.
-    assert share >= 0.8
-    assert refused < 0.04
-    assert minutes[-1] >= 0.95 * max(minutes[:-1])  # 447 427 514 522 522
+    # One seed is one draw of a chaotic run (0.69 to 0.84 of the leftover here): eight of them. 0.79 of
+    # the leftover and 3.8% answered 429 measured (one seed, reacting alone: 0.63 and 24%; AIMD: 0.81
+    # and 39%). Half of the 429s come in the first minute, before three bursts have shown the schedule.
+    assert statistics.mean(shares) >= 0.78
+    assert min(shares) >= 0.65
+    assert statistics.mean(refused) < 0.04
+    assert minutes[-1] >= 0.95 * max(minutes[:-1])  # 3386 3586 3870 3976 3862
 
 
 def test_random_429s_do_not_hold_the_rate_down() -> None:
@@ -625,6 +632,48 @@ def test_one_429_above_the_capacity_measured_cuts_below_it_does_not() -> None:
     assert controller.cut_at == clock.now
     assert controller.ceiling == pytest.approx(rate)
     assert budget.rates()[ORDERS] == pytest.approx(0.9 * rate)
+
+
+def test_a_cut_that_measures_no_capacity_still_goes_under_the_ceiling() -> None:
+    clock = FakeClock(0.0)
+    budget = fake_budget(clock, global_rate=None, endpoint_rate=25, backoff=0.9, hold=1.0, recovery=10.0)
+    answers(budget, clock, ORDERS, 12, 2.5, refused=1 / 6)  # another client leaves 10/s (as above)
+    controller = budget._endpoints[ORDERS].rate  # type: ignore[union-attr]
+    ceiling = controller.ceiling
+    assert ceiling is not None
+
+    clock.now = controller.cut_at + 9.0  # climbing past the ceiling towards the limit
+    rate = budget.rates()[ORDERS]
+    assert rate is not None
+    assert rate > 1.5 * ceiling
+    budget.rate_limited(ORDERS)  # alone in its second (right after a quiet spell): no capacity measured
+
+    # Under the ceiling, not 0.9 x the rate of the cut: that rate was far above the capacity.
+    assert budget.rates()[ORDERS] == pytest.approx(0.9 * ceiling)
+
+
+def test_runs_of_429s_that_are_finlabs_own_rate_teach_no_schedule() -> None:
+    clock = FakeClock(0.0)
+    budget = fake_budget(clock, global_rate=None, endpoint_rate=25, backoff=0.9, hold=1.0, pause=0.25)
+
+    def run_of_429s() -> float:
+        onset = clock.now + 0.01
+        for _ in range(3):
+            clock.now += 0.01
+            budget.rate_limited(ORDERS)
+        clock.now += 0.3
+        budget.admitted(ORDERS)  # a probe went through: resumed
+        return onset
+
+    answers(budget, clock, ORDERS, 25, 0.5)
+    run_of_429s()  # in finlab's first seconds: maybe a burst, maybe its own rate
+    answers(budget, clock, ORDERS, 20, 4.0)
+    burst = run_of_429s()  # after calm answers: another client's burst
+    answers(budget, clock, ORDERS, 20, 0.3)
+    run_of_429s()  # right after resuming: finlab's rate picking up again
+
+    controller = budget._endpoints[ORDERS].rate  # type: ignore[union-attr]
+    assert list(controller.bursts.onsets) == [pytest.approx(burst)]
 
 
 def test_a_pause_without_answers_still_recovers_within_recovery() -> None:
