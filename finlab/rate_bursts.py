@@ -125,8 +125,9 @@ class Recurrence:
 
         On schedule it changes nothing (the edges track the phase), but a burst seen after its spell
         began with it: its length counts from the spell's start, or a spell too short would measure it
-        short and stay so. Off schedule it counts towards a schedule of its own, which replaces the old
-        one once three are evenly spaced (`_period`) and the old one went unheard (`_replaces`).
+        short and stay so. Off schedule it counts towards a schedule of its own, once three are evenly
+        spaced (`_period`); that replaces the old one if it is shorter or the old one went unheard
+        (`_replaces`).
         """
         self.anchor, self.open = onset, True
         if self.spell is not None and self.expects(onset):
