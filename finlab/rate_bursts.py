@@ -132,7 +132,7 @@ class Recurrence:
         self.anchor, self.open = onset, True
         if self.spell is not None and self.expects(onset):
             assert self.period is not None
-            into = (onset - self.spell.start) % self.period
+            into = self._into(onset)
             if into < self.period / 2:  # seen late, after a spell too short: the burst began with the spell
                 self.anchor = onset - into
             return
@@ -193,9 +193,15 @@ class Recurrence:
         """Whether a burst beginning at ``onset`` is one the schedule predicts (True without a schedule)."""
         if self.spell is None or self.period is None:
             return True
-        into = (onset - self.spell.start) % self.period
+        into = self._into(onset)
         slack = SLACK * self.period
         return into <= self.spell.end - self.spell.start + slack or into >= self.period - slack
+
+    def _into(self, onset: float) -> float:
+        """Seconds from the start of the spell (one period earlier or later) before ``onset``."""
+        assert self.spell is not None
+        assert self.period is not None
+        return (onset - self.spell.start) % self.period
 
     def confirmed(self) -> None:
         """The burst came on schedule: the confirming request, or one next to a spell, was refused."""
