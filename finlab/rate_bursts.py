@@ -70,8 +70,9 @@ START_RELAX, END_RELAX = 0.04, 0.01
 #: ... doubled for each further spell in a row that let none through after `FAST_AFTER`, up to
 #: `MAX_RELAX`: an edge far off (a first period a little wrong walks a spell off its burst) comes back
 #: within a few cycles. A larger step overshoots the edge by more: each 0.01 s is about one more 429
-#: at 16 requests/s.
-FAST_AFTER, MAX_RELAX = 5, 0.04
+#: at 16 requests/s. At 0.04 s an edge 1.2 s off (a period 1% short) never came back: it lost ground
+#: to the period each spell.
+FAST_AFTER, MAX_RELAX = 5, 0.08
 #: The period is fitted through the centres of up to this many spells (at least `MIN_FIT`).
 FIT_SPELLS, MIN_FIT = 16, 4
 #: Seconds a spell may be longer than a burst lasts (`Recurrence.duration`).
@@ -151,10 +152,15 @@ class Recurrence:
         return old is None or self.unheard >= PROBE_EVERY or period < (1 - SLACK) * old
 
     def ended(self, end: float) -> None:
-        """The burst that began last is over: finlab's first request admitted again went at ``end``."""
-        if self.open and self.anchor is not None and 0 < end - self.anchor < (self.period or MIN_PERIOD * 5):
-            self.durations.append(end - self.anchor)
-        self.open = False
+        """The burst that began last is over: finlab's first request admitted again went at ``end``.
+
+        Unless a quiet spell ended between: finlab sent nothing then, so the burst may have ended earlier.
+        """
+        anchor, spell, was_open, self.open = self.anchor, self.previous, self.open, False
+        if not was_open or anchor is None or not 0 < end - anchor < (self.period or MIN_PERIOD * 5):
+            return
+        if spell is None or not anchor < spell.end <= end:  # a spell between: finlab was not sending
+            self.durations.append(end - anchor)
 
     def early(self, sent: float) -> None:
         """A request sent at ``sent``, just before the quiet spell, was refused: the burst came early."""

@@ -82,6 +82,12 @@ HISTORY = 3.0
 EDGE = 0.25
 #: Requests per second while probing after a pause.
 PROBE_RATE = 2.0
+#: Seconds before another client's burst should be over (its onset plus the length bursts last) at which
+#: the pause after its onset ends, while no schedule keeps finlab out of it: probing all through a 2-s
+#: burst cost a 429 every 0.75 s.
+BURST_EARLY = 0.5
+#: 429s up to this many `recovery` s after a cut hold the climb near the ceiling (`Controller._hold`).
+HOLD_FOR = 2.0
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,7 @@ class _Pause:
     started: float
     until: float
     resume: Curve
+    over: float = -math.inf  # when the burst that began the cluster should be over (if known)
 
 
 class Controller:
@@ -149,6 +156,8 @@ class Controller:
         sent = now if sent is None else sent
         self.first_sent = min(self.first_sent, sent)
         self._arm(now)
+        if limited:
+            self._hold(sent)
         if self._spell_answer(sent, limited):
             return
         self.answers.append((sent, limited))
@@ -275,7 +284,9 @@ class Controller:
             self.paused = _Pause(now, now + s.pause, resume)
             if not (onset.sent - self.resumed_at < SETTLE or untried):
                 self.bursts.began(onset.sent)
-        self.paused.until = now + s.pause
+            if not own and not self.overrun and self.quiet is None and self.bursts.durations:
+                self.paused.over = onset.sent + self.bursts.duration() - BURST_EARLY
+        self.paused.until = max(now + s.pause, self.paused.over)
         until, probe = self.paused.until, min(PROBE_RATE, self.limit)
         end = max(now + s.recovery, until)
         self._set_base(Curve([(now, 0.0), (until, 0.0), (until, probe), (end, self.limit)]))
@@ -297,6 +308,24 @@ class Controller:
         if self.background < RARE:  # random 429s make the ceiling the rate of a cut, not a capacity
             points.append((now + NEAR_SHARE * s.recovery, min(self.limit, NEAR * ceiling)))
         return Curve([*points, (now + s.recovery, self.limit)])
+
+    def _hold(self, sent: float) -> None:
+        """A 429 to a request ``sent`` while the rate is near the ceiling: the climb above it waits.
+
+        The rate stays within `NEAR` x the ceiling until `NEAR_SHARE` of ``recovery`` after the 429 and
+        reaches the limit ``recovery`` after it. Under contention with another client's bursts, 429s come
+        every few seconds (at a quiet spell's edges, or a request over the capacity left): the climb to
+        the limit that went on regardless met the capacity every 30 s and cut. Only 429s up to
+        `HOLD_FOR` x ``recovery`` after the last cut hold: a ceiling measured too low does not stay.
+        """
+        recovery = self.settings.recovery
+        if self.background >= RARE or self.quiet is None or self.ceiling is None or self.paused is not None:
+            return  # no schedule: random 429s, and bursts at a low rate, cut to ceilings no capacity
+        near, limit_at = min(self.limit, NEAR * self.ceiling), sent + recovery
+        late = sent > self.cut_at + HOLD_FOR * recovery
+        if late or self.base(sent) > near or self.base.points[-1][0] >= limit_at:
+            return  # too long after the cut, already above the ceiling, or already later
+        self._set_base(self.base.held(near, sent + NEAR_SHARE * recovery, limit_at, self.limit))
 
     def _floor(self) -> float:
         return min(self.settings.min_rate, self.limit)

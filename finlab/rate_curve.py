@@ -8,6 +8,9 @@ Examples
 >>> quiet = curve.silenced(1.0, 2.0)
 >>> quiet(0.5), quiet(1.5), quiet(2.5), quiet.tokens(0.0, 3.0)
 (12.5, 0.0, 20.0, 32.5)
+>>> held = curve.held(15.0, 3.0, 4.0, 25.0)  # at most 15 until 3 s, then up to 25 at 4 s
+>>> held(0.5), held(1.5), held(3.0), held(3.5)
+(12.5, 15.0, 15.0, 20.0)
 """
 
 from __future__ import annotations
@@ -77,6 +80,16 @@ class Curve:
                 return t0 - now + (math.sqrt(discriminant) - rate) / slope
             tokens -= piece
         return math.inf  # a rate that stays at 0 (never: the last point is a positive rate)
+
+    def held(self, level: float, until: float, end: float, rate: float) -> Curve:
+        """This curve at most ``level`` until ``until``, then rising straight to ``rate`` at ``end``."""
+        points = [(t, r) for t, r in self.points if -math.inf < t < until] + [(until, self(until))]
+        held = [(points[0][0], min(points[0][1], level))]
+        for (t0, r0), (t1, r1) in itertools.pairwise(points):
+            if (r0 - level) * (r1 - level) < 0:  # crosses the level between the two
+                held.append((t0 + (level - r0) / (r1 - r0) * (t1 - t0), level))
+            held.append((t1, min(r1, level)))
+        return Curve([*held, (end, rate)])
 
     def shifted(self, seconds: float) -> Curve:
         """The same curve ``seconds`` later."""

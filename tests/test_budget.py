@@ -30,7 +30,7 @@ from finlab.budget import ID, Budget, BudgetStats, endpoint_of
 from finlab.client import AsyncClient, RetryPolicy
 from finlab.demo.limits import Limits
 from finlab.errors import ConfigurationError
-from finlab.rate_control import Curve
+from finlab.rate_control import BURST_EARLY, HOLD_FOR, NEAR, NEAR_SHARE, Curve
 
 T = TypeVar("T")
 
@@ -609,6 +609,56 @@ def test_a_cluster_before_any_calm_answer_resumes_below_the_rate() -> None:
 
     # Taken as finlab's own rate (at 25/s in a busy account, a cluster would come back at once).
     assert budget.rates()[ORDERS] == pytest.approx(0.9 * 25, rel=0.01)
+
+
+def test_429s_at_a_quiet_spells_edge_hold_the_climb_near_the_ceiling_for_a_while() -> None:
+    clock = FakeClock(0.0)
+    budget = fake_budget(clock, global_rate=None, endpoint_rate=25, backoff=0.9, hold=1.0, recovery=10.0)
+    answers(budget, clock, ORDERS, 12, 2.5, refused=1 / 6)  # another client leaves 10/s: a cut measures it
+    controller = budget._endpoints[ORDERS].rate  # type: ignore[union-attr]
+    ceiling, cut_at = controller.ceiling, controller.cut_at
+    assert ceiling is not None
+    for onset in (cut_at - 7.5, cut_at - 4.5, cut_at - 1.5):  # and bursts every 3 s: a schedule
+        controller.bursts.began(onset)
+        controller.bursts.ended(onset + 0.5)
+    assert controller.base(cut_at + 9.5) > 2 * ceiling  # without more 429s: nearly back at the limit
+
+    def edge_429_at(now: float) -> float:
+        """A 429 just before the quiet spell due after ``now`` (the burst came early): when it was sent."""
+        clock.now = now
+        budget.admitted(ORDERS)  # the next spell is set
+        assert controller.quiet is not None
+        sent = controller.quiet.start - 0.1
+        controller.answer(sent + 0.3, True, sent)
+        return sent
+
+    sent = edge_429_at(cut_at + 6.0)
+
+    assert controller.cut_at == cut_at  # the burst's 429: no cut
+    assert controller.base(sent + NEAR_SHARE * 10.0 - 0.01) <= NEAR * ceiling + 1e-9
+    assert controller.base(sent + 10.0) == 25.0  # the limit `recovery` s after the last 429
+
+    while sent < cut_at + HOLD_FOR * 10.0 + 5.0:  # 429s every spell: they hold for 2 x recovery only
+        sent = edge_429_at(sent + 3.0)
+    assert controller.base(cut_at + (HOLD_FOR + 1) * 10.0) == 25.0
+
+
+def test_the_pause_after_a_burst_of_known_length_lasts_until_it_should_be_over() -> None:
+    clock = FakeClock(0.0)
+    budget = fake_budget(clock, global_rate=None, endpoint_rate=25, backoff=0.9, hold=1.0, pause=0.25)
+    controller = budget._endpoint(ORDERS).rate  # type: ignore[union-attr]
+    controller.bursts.began(1.0)  # one burst seen already: 2 s long
+    controller.bursts.ended(3.0)
+    answers(budget, clock, ORDERS, 15, 6.0)  # calm for 6 s: a cluster now is another client's burst
+
+    onset = clock.now
+    for k in range(3):
+        controller.answer(onset + 0.3 + 0.04 * k, True, onset + 0.04 * k)
+
+    paused = controller.paused
+    assert paused is not None
+    assert paused.until == pytest.approx(onset + 2.0 - BURST_EARLY)  # not 0.25 s: no probe into the burst
+    assert controller.base(onset + 2.0 - BURST_EARLY - 0.01) == 0.0
 
 
 def test_one_429_above_the_capacity_measured_cuts_below_it_does_not() -> None:

@@ -109,6 +109,21 @@ def test_a_burst_seen_after_its_spell_began_lasts_from_the_spells_start() -> Non
     assert bursts.duration() == pytest.approx(2.5)
 
 
+def test_a_burst_whose_end_a_quiet_spell_hid_teaches_no_length() -> None:
+    # A burst off schedule began before a spell; finlab sent nothing until the spell was over, so its
+    # first admitted request then says only that the burst ended some time before.
+    bursts = learned()
+    spell = bursts.next_quiet(26.0)
+    assert spell is not None
+    lengths = list(bursts.durations)
+
+    bursts.began(spell.start - 1.5)
+    bursts.next_quiet(spell.end)  # the spell is over
+    bursts.ended(spell.end + 0.05)
+
+    assert list(bursts.durations) == lengths
+
+
 def test_a_burst_lasts_the_median_of_the_lengths_seen() -> None:
     # One burst looked long: its end was seen late (finlab was still paused when it was over).
     bursts = seen([10.0, 15.0, 20.0], lengths=[2.0, 3.5, 2.2])
