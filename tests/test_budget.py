@@ -521,13 +521,13 @@ def test_a_bursty_competing_load_is_kept_out_of_once_its_schedule_is_learned() -
     shares, refused = [share for share, _, _ in runs], [refused for _, refused, _ in runs]
     minutes = [sum(run[2][minute] for run in runs) for minute in range(5)]
 
-    # One seed is one draw of a chaotic run (0.69 to 0.84 of the leftover here): eight of them. 0.79 of
-    # the leftover and 3.8% answered 429 measured (one seed, reacting alone: 0.63 and 24%; AIMD: 0.81
+    # One seed is one draw of a chaotic run (0.75 to 0.84 of the leftover here): eight of them. 0.80 of
+    # the leftover and 3.85% answered 429 measured (one seed, reacting alone: 0.63 and 24%; AIMD: 0.81
     # and 39%). Half of the 429s come in the first minute, before three bursts have shown the schedule.
     assert statistics.mean(shares) >= 0.78
     assert min(shares) >= 0.65
     assert statistics.mean(refused) < 0.04
-    assert minutes[-1] >= 0.95 * max(minutes[:-1])  # 3386 3586 3870 3976 3862
+    assert minutes[-1] >= 0.95 * max(minutes[:-1])  # 3285 3592 4108 4089 4094
 
 
 def test_random_429s_do_not_hold_the_rate_down() -> None:
