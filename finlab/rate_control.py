@@ -17,15 +17,17 @@ from 429s (the client reports admitted answers too, with the instant each reques
   (a ceiling measured over one second of ten answers can be 10% high). The rate drops to ``backoff``
   times the ceiling, climbs slowly back to it over half of ``recovery``, stays within 5% above it
   until 0.8 of ``recovery`` (unless random 429s are common, which make the ceiling no capacity),
-  then climbs to the limit, which it reaches ``recovery`` seconds after the cut. 429s to requests sent
-  before a cut, or answered within ``hold`` of it, are that same overload: no second cut.
+  then climbs to the limit, which it reaches ``recovery`` seconds after the cut (after the last 429, if
+  a schedule is kept: `Controller._hold`). 429s to requests sent before a cut, or answered within
+  ``hold`` of it, are that same overload: no second cut.
 - a cluster of 429s in a row (another client took the whole limit for a while) pauses the rate for
-  ``pause`` seconds instead, then probes; the first admitted answer to a request sent after the pause
-  began resumes the climb the cluster interrupted. If the answers before the cluster were calm, a cut its
-  first 429 made is undone; if they held many 429s already, the last cluster ended moments ago, or
-  finlab began less than `HISTORY` s before (nothing showed its rate was fine), the rate is finlab's
-  own and the climb restarts under the admitted rate. Without any answer the rate is
-  back at its limit ``recovery`` s after the last 429.
+  ``pause`` seconds instead (until it should be over, `BURST_EARLY`, if it is another client's burst
+  of a length seen before and no schedule covers it), then probes; the first admitted answer to a
+  request sent after the pause began resumes the climb the cluster interrupted. If the answers before
+  the cluster were calm, a cut its first 429 made is undone; if they held many 429s already, the last
+  cluster ended moments ago, or finlab began less than `HISTORY` s before (nothing showed its rate was
+  fine), the rate is finlab's own and the climb restarts under the admitted rate. Without any answer
+  the rate is back at its limit ``recovery`` s after the last 429.
 - clusters that come back on a schedule (`finlab.rate_bursts`) are kept out of: the rate goes quiet
   just before the next one is due and until it should be over. A 429 within `EDGE` of a quiet spell
   moves that edge; any other 429 is tested as above (three random clusters evenly spaced make a
