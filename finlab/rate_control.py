@@ -322,7 +322,7 @@ class Controller:
         """
         recovery = self.settings.recovery
         if self.background >= RARE or self.quiet is None or self.ceiling is None or self.paused is not None:
-            return  # no schedule: random 429s, and bursts at a low rate, cut to ceilings no capacity
+            return  # without a schedule, random 429s or bursts met at a low rate set ceilings too low
         near, limit_at = min(self.limit, NEAR * self.ceiling), sent + recovery
         late = sent > self.cut_at + HOLD_FOR * recovery
         if late or self.base(sent) > near or self.base.points[-1][0] >= limit_at:
