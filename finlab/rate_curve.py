@@ -23,6 +23,9 @@ from collections.abc import Iterator
 INSTANT = 1e-9
 #: Seconds over which a probe's one request of rate is handed out.
 PROBE_SPAN = 0.01
+#: Relative rounding in summed token counts: a leftover this small of a piece's tokens is that piece's
+#: (else a rate falling to 0 just as they run out would push the last token past a quiet spell).
+ROUNDING = 1e-9
 
 
 class Curve:
@@ -72,7 +75,7 @@ class Curve:
         for t0, t1, rate, slope in self._pieces(now):
             span = t1 - t0
             piece = math.inf if math.isinf(span) else rate * span + slope * span * span / 2
-            if tokens <= piece:
+            if piece > 0 and tokens <= piece + ROUNDING * max(1.0, piece):  # give or take rounding
                 if slope == 0:
                     return t0 - now + (tokens / rate if rate > 0 else math.inf)
                 # >= 0 exactly (the piece's end rate squared); rounding can dip it below 0 (NaN)

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from finlab.budget import ID, Budget, BudgetStats, endpoint_of
@@ -744,6 +744,8 @@ def test_a_pause_without_answers_still_recovers_within_recovery() -> None:
     start=st.floats(-1, 6),
     span=st.floats(0.01, 10),
 )
+# The rate falls to 0 just as the tokens run out: a rounding leftover once waited for the rate after.
+@example(points=[(1.0, 1.2480505325948512), (2.0, 0.0), (3.0, 0.0)], start=0.0, span=2.0)
 def test_curve_seconds_for_inverts_tokens(
     points: list[tuple[float, float]], start: float, span: float
 ) -> None:
