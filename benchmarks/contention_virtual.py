@@ -8,6 +8,7 @@ times and retry waits: the spread over seeds shows how much a single run can be 
     uv run python benchmarks/contention_virtual.py --seeds 24
     uv run python benchmarks/contention_virtual.py --only bursty --starts 12,100,200,300,400,500  # 144 seeds
     uv run python benchmarks/contention_virtual.py --only random5,random10   # 5% / 10% random 429s
+    uv run python benchmarks/contention_virtual.py --only bursty --poll 0.005,0.02  # a late other client
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_budget import contention
 
 
-def run(args: tuple[str, int, float]) -> tuple[float, float, list[int]]:
-    variant, seed, seconds = args
+def run(args: tuple[str, int, float, tuple[float, float]]) -> tuple[float, float, list[int]]:
+    variant, seed, seconds, poll = args
     if variant.startswith("random"):  # no other client: this share of answers 429 at random
         return contention(seconds, seed=seed, random_429s=int(variant.removeprefix("random")) / 100)
-    return contention(seconds, bursty=variant == "bursty", seed=seed)
+    return contention(seconds, bursty=variant == "bursty", seed=seed, poll=poll)
 
 
 def main() -> None:
@@ -36,10 +37,12 @@ def main() -> None:
     parser.add_argument("--starts", default="12", help="comma-separated first seeds of the sets (default 12)")
     parser.add_argument("--minutes", type=int, default=5)
     parser.add_argument("--only", default="steady,bursty", help="any of steady,bursty,random5,random10")
+    parser.add_argument("--poll", default="0.005,0.005", help="other client's wait between tries: low,high")
     args = parser.parse_args()
+    low, high = map(float, args.poll.split(","))
     for variant in args.only.split(","):
         seeds = [first + k for first in map(int, args.starts.split(",")) for k in range(args.seeds)]
-        jobs = [(variant, seed, 60.0 * args.minutes) for seed in seeds]
+        jobs = [(variant, seed, 60.0 * args.minutes, (low, high)) for seed in seeds]
         with Pool(2) as pool:
             results = pool.map(run, jobs)
         shares, refused = [r[0] for r in results], [r[1] for r in results]

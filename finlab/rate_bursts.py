@@ -13,8 +13,10 @@ quiet spell around the next one, so the controller can go quiet just before it:
   tenths of a second (how soon the server refuses depends on finlab's own rate just before), so three
   evenly spaced ones may be two or three periods apart with the ones between off by more than
   `TOLERANCE`: if onsets lie within `DIVIDED_TOLERANCE` of every point a half or a third of the period
-  predicts between them, that is the period. A burst lasts the median of the last three lengths
-  seen, and a spell at most `SPARE` seconds longer;
+  predicts between them, that is the period. Where no three agree, the last `FIT_ONSETS` onsets
+  lying near a line through them (`FIT_TOLERANCE`) make the period its slope: on the loopback
+  server onsets wandered by ±0.25 s, and three agreed only after six bursts. A burst lasts the
+  median of the last three lengths seen, and a spell at most `SPARE` seconds longer;
 - from then on the spell's two edges track the bursts by what happens at them. A 429 to a request
   sent just before the spell (the burst came early) moves the next spell's start out by `MISS_STEP`
   and by how early it came (at most `MAX_MOVE`); a 429 just after the spell (the burst outlasted it)
@@ -22,7 +24,10 @@ quiet spell around the next one, so the controller can go quiet just before it:
   (`START_RELAX`, `END_RELAX`, doubled each further spell after `FAST_AFTER` in a row, up to
   `MAX_RELAX`), so each settles where it lets a 429 through now and then, and one far off comes back;
 - the period is the slope through the centres of the last `FIT_SPELLS` spells, which the edges keep
-  on the bursts: a few hundredths of a second off makes a spell drift off its burst within minutes;
+  on the bursts: a few hundredths of a second off makes a spell drift off its burst within minutes.
+  Bursts off schedule that make a period more than `TOLERANCE` apart replace it (`_replaces`), and
+  `HALFWAY` of them in a row halfway between the spells halve it: a schedule at twice the period
+  sees only the bursts it misses, one period (its own) apart;
 - once `PROBE_EVERY` spells in a row let no 429 through at their edges, each spell sends one request
   late in the spell. A 429 confirms the burst; an answer means the bursts moved or stopped: after
   `MISSES` such answers in a row the schedule is forgotten (and learned again if the bursts come back).
@@ -46,6 +51,7 @@ import collections
 import itertools
 import math
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 #: Seconds before the first predicted onset at which finlab stops sending: the onsets seen are late.
@@ -57,6 +63,9 @@ ONSETS = 8
 TOLERANCE = 0.05
 #: An onset this share of a half or a third of the period from where it predicts one counts as there.
 DIVIDED_TOLERANCE = 0.1
+#: Or the last this many onsets lie within `FIT_TOLERANCE` of the period of a line through them: onsets
+#: wander by a few tenths of a second, so three may take many bursts to agree.
+FIT_ONSETS, FIT_TOLERANCE = 4, 0.06
 #: Onsets between three evenly spaced ones that may be passed over (runs of 429s that were no burst).
 STRAYS = 2
 #: An onset this share of the period before or after a spell is one the schedule expects.
@@ -88,6 +97,10 @@ PROBE_EVERY = 6
 MISSES = 3
 #: A schedule shorter than this is not a schedule (a burst that outlasts its pause looks like one).
 MIN_PERIOD = 3.0
+#: Bursts off schedule in a row, each halfway between two spells, that halve the period.
+HALFWAY = 2
+#: A new period this many times the schedule's, or more, does not replace it (`Recurrence._replaces`).
+LONGER = 1.5
 
 
 @dataclass(frozen=True)
@@ -114,6 +127,7 @@ class Recurrence:
     outlasted: float
     tight_start: int  # spells in a row whose start, or end, let no 429 through
     tight_end: int
+    halfway: int  # bursts off schedule in a row that began halfway between two spells
     end_relax: float  # how far the current spell's end moved in
     misses: int  # confirming requests admitted in a row
     unheard: int  # spells since a 429 last showed the burst there
@@ -137,19 +151,45 @@ class Recurrence:
             if into < self.period / 2:  # seen late, after a spell too short: the burst began with the spell
                 self.anchor = onset - into
             return
+        if self._halfway(onset):
+            return
         self.onsets.append(onset)
         period = self._period()
         if period is not None and self._replaces(period):
             self.period, self.spell, self.misses = period, None, 0
+            self.centres.clear()
+
+    def _halfway(self, onset: float) -> bool:
+        """Whether a burst off schedule began halfway between two spells, the `HALFWAY`-th in a row: the
+        schedule covers every other burst, so its period is halved (True) and the spells start again.
+
+        Only the bursts between the spells are seen, so their onsets make the same long period again.
+        """
+        if self.spell is None or self.period is None or self.period / 2 < MIN_PERIOD:
+            return False
+        if abs(self._into(onset) - self.period / 2) > SLACK * self.period:
+            self.halfway = 0
+            return False
+        self.halfway += 1
+        if self.halfway < HALFWAY:
+            return False
+        self.period, self.spell, self.halfway = self.period / 2, None, 0
+        self.centres.clear()
+        return True
 
     def _replaces(self, period: float) -> bool:
         """Whether a new ``period`` replaces the schedule's.
 
-        A schedule whose spells still hear their bursts stays, unless the new period is shorter (one
-        twice as long protects every other burst): onsets kept from minutes before made long false ones.
+        A schedule whose spells went unheard is replaced. One whose spells still hear their bursts is
+        replaced by a period more than `TOLERANCE` apart (its spells drift off the bursts that made the
+        new one: a first period 10% long, from onsets that wandered, never came back), unless that is
+        `LONGER` times it or more: onsets kept from minutes before made long false ones, and a period
+        twice as long protects every other burst.
         """
         old = self.period
-        return old is None or self.unheard >= PROBE_EVERY or period < (1 - SLACK) * old
+        if old is None or self.unheard >= PROBE_EVERY:
+            return True
+        return abs(period - old) > TOLERANCE * old and period < LONGER * old
 
     def ended(self, end: float) -> None:
         """The burst that began last is over: finlab's first request admitted again went at ``end``.
@@ -227,7 +267,7 @@ class Recurrence:
         self.open = False
         self.centres = collections.deque(maxlen=FIT_SPELLS)
         self.came_early = self.outlasted = self.end_relax = 0.0
-        self.tight_start = self.tight_end = self.misses = self.unheard = 0
+        self.tight_start = self.tight_end = self.misses = self.unheard = self.halfway = 0
 
     def next_quiet(self, now: float) -> Quiet | None:
         """The quiet spell of the next predicted burst not over at ``now`` (None: no schedule)."""
@@ -287,6 +327,8 @@ class Recurrence:
             agree = abs(later - earlier) <= TOLERANCE * later
             if agree and min(later, earlier) >= MIN_PERIOD and len(onsets) - 3 - i <= STRAYS:
                 period = min(period or math.inf, _divided(onsets, onsets[i], (newest - onsets[i]) / 2))
+        if period is None and len(onsets) >= FIT_ONSETS:
+            period = _fitted(onsets[-FIT_ONSETS:])
         return period
 
 
@@ -301,6 +343,17 @@ def _divided(onsets: list[float], first: float, period: float) -> float:
     return period
 
 
+def _fitted(onsets: list[float]) -> float | None:
+    """The slope of the line through ``onsets`` one period apart, if each lies within `FIT_TOLERANCE`
+    of the period from it (None: not)."""
+    period = _slope(onsets)
+    if period is None or period < MIN_PERIOD:
+        return None
+    mean_k, mean_t = (len(onsets) - 1) / 2, sum(onsets) / len(onsets)
+    off = [abs(t - mean_t - (k - mean_k) * period) for k, t in enumerate(onsets)]
+    return period if max(off) <= FIT_TOLERANCE * period else None
+
+
 def _relax(step: float, tight: int) -> float:
     """How far an edge that let no 429 through in ``tight`` spells in a row moves in."""
     return min(MAX_RELAX, step * 2.0 ** max(0, tight - FAST_AFTER))
@@ -310,8 +363,8 @@ def _centre(spell: Quiet) -> float:
     return (spell.start + spell.end) / 2
 
 
-def _slope(centres: collections.deque[float]) -> float | None:
-    """The least-squares period through spell centres one period apart (None: too few to tell)."""
+def _slope(centres: Sequence[float]) -> float | None:
+    """The least-squares period through spell centres (or onsets) one period apart (None: too few)."""
     n = len(centres)
     if n < MIN_FIT:
         return None

@@ -8,6 +8,7 @@ from finlab.rate_bursts import (
     END_RELAX,
     FAST_AFTER,
     FIRST_LEAD,
+    HALFWAY,
     MAX_MOVE,
     MAX_RELAX,
     MISS_STEP,
@@ -17,6 +18,7 @@ from finlab.rate_bursts import (
     START_RELAX,
     Quiet,
     Recurrence,
+    _divided,
 )
 
 PERIOD, LENGTH = 5.0, 2.0  # a burst every 5 s, 2 s long
@@ -62,9 +64,25 @@ def test_bursts_two_periods_apart_do_not_hide_the_period() -> None:
 def test_onsets_that_wander_do_not_make_the_schedule_a_multiple_of_the_period() -> None:
     # Onsets seen in a contention run (bursts every 5 s): no three in a row agree within TOLERANCE,
     # but 5.64, 15.53 and 25.48 do, 9.92 apart; the onsets between lie near a half of that.
-    bursts = seen([5.64, 10.25, 15.53, 20.36, 25.48])
+    onsets = [5.64, 10.25, 15.53, 20.36, 25.48]
+    assert _divided(onsets, 5.64, 9.92) == pytest.approx(4.96)
 
-    assert bursts.period == pytest.approx(4.96)
+    # The line through the first four gives about that period one burst sooner.
+    assert seen(onsets[:4]).period == pytest.approx(4.944)
+    assert seen(onsets).period == pytest.approx(4.944)  # 4.96 is within TOLERANCE: no new schedule
+
+
+def test_four_onsets_near_a_line_make_a_schedule_where_no_three_agree() -> None:
+    # Onsets on the loopback server (bursts every 5 s): 4.57, 5.30 and 4.63 s apart, so no three
+    # agree within TOLERANCE; the line through the four misses none by more than 0.23 s.
+    onsets = [4.72, 9.29, 14.59, 19.22]
+    assert seen(onsets[:3]).period is None
+
+    assert seen(onsets).period == pytest.approx(4.88)
+
+
+def test_four_onsets_off_a_line_make_no_schedule() -> None:
+    assert seen([4.7, 9.3, 15.6, 19.2]).period is None  # 15.6: 0.9 s off the line through the four
 
 
 def test_a_part_of_the_period_needs_every_burst_it_predicts() -> None:
@@ -92,6 +110,39 @@ def test_a_fresh_schedule_is_not_replaced_by_a_longer_period_but_one_gone_unhear
         bursts.ended(onset + LENGTH)
 
     assert bursts.period == pytest.approx(15.0)
+
+
+def test_a_period_a_few_percent_off_is_replaced_by_the_one_the_bursts_keep() -> None:
+    # A first period 10% long (onsets that wandered): the spells drift off the bursts, which come
+    # off schedule and evenly spaced at the true period.
+    bursts = learned(period=5.5)
+    spell = bursts.next_quiet(30.0)
+    assert spell is not None
+    for onset in (spell.end + 1.6, spell.end + 6.6, spell.end + 11.6):
+        bursts.began(onset)
+        bursts.ended(onset + LENGTH)
+
+    assert bursts.period == pytest.approx(PERIOD)
+
+
+def test_bursts_halfway_between_the_spells_halve_the_period() -> None:
+    # A schedule at twice the period keeps out of every other burst; the ones it misses come one
+    # (long) period apart, so they alone would make the same schedule again.
+    bursts = learned(period=2 * PERIOD)
+    now = 41.0
+    for _ in range(HALFWAY):
+        spell = bursts.next_quiet(now)
+        assert spell is not None
+        onset = spell.start + FIRST_LEAD + PERIOD  # halfway to the next spell's burst
+        assert bursts.period == pytest.approx(2 * PERIOD)
+        bursts.began(onset)
+        bursts.ended(onset + LENGTH)
+        now = onset + LENGTH
+
+    assert bursts.period == pytest.approx(PERIOD)
+    spell = bursts.next_quiet(now)
+    assert spell is not None
+    assert spell.start == pytest.approx(onset + PERIOD - FIRST_LEAD)  # the next burst, 5 s on
 
 
 def test_a_burst_seen_after_its_spell_began_lasts_from_the_spells_start() -> None:
