@@ -20,8 +20,7 @@ from 429s (the client reports admitted answers too, with the instant each reques
   then climbs to the limit, which it reaches ``recovery`` seconds after the cut (after the last 429, if
   a schedule is kept: `Controller._hold`). 429s to requests sent before a cut, or answered within
   ``hold`` of it, are that same overload: no second cut.
-- a cluster of 429s in a row (another client took the whole limit for a while: `CLUSTER` of them, or
-  `BURST_CLUSTER` while its bursts come with no schedule) pauses the rate for
+- a cluster of 429s in a row (another client took the whole limit for a while) pauses the rate for
   ``pause`` seconds instead (until it should be over, `BURST_EARLY`, if it is another client's burst
   of a length seen before and no schedule covers it), then probes; the first admitted answer to a
   request sent after the pause began resumes the climb the cluster interrupted. If the answers before
@@ -64,9 +63,6 @@ LOOSE, RARE = 0.1, 0.02
 BACKGROUND_WEIGHT = 1 / 200
 #: This many 429s in a row, with no admitted answer between, are a cluster: pause.
 CLUSTER = 3
-#: ... or this many, while no schedule keeps finlab out of another client's bursts and they last
-#: `LONG_BURST` s or more: waiting for a third 429 sent about one more request into each burst.
-BURST_CLUSTER, LONG_BURST = 2, 1.0
 #: Share of the climb spent going slowly from the cut rate back to the ceiling estimate.
 SLOW_SHARE = 0.5
 #: ... then, while 429s are otherwise `RARE`, up to `NEAR` x the ceiling by this share of it: above the
@@ -178,7 +174,7 @@ class Controller:
         self.streak += 1
         if self.streak == 1:
             self.onset = _Onset(sent, self.base(sent), self._limited_share(sent), self._capacity(sent))
-        if self.streak >= self._cluster():
+        if self.streak >= CLUSTER:
             self.pending = 0
             self._pause(now)
             return
@@ -225,12 +221,6 @@ class Controller:
         below = sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k))
         loose = self.ceiling is not None and self.base(sent) > CALM * self.ceiling and p < RARE
         return 1 - below < (LOOSE if loose else SIGNIFICANCE)
-
-    def _cluster(self) -> int:
-        """429s in a row that make a cluster: `BURST_CLUSTER` while another client's bursts come with no
-        schedule and 429s are otherwise `RARE` (where they are common, two in a row come by chance)."""
-        bursts = self.quiet is None and self.bursts.duration() >= LONG_BURST and self.background < RARE
-        return BURST_CLUSTER if bursts else CLUSTER
 
     def _limited_share(self, before: float) -> float:
         """The share of 429s among the answers to requests sent before ``before``."""
