@@ -12,25 +12,23 @@ from 429s (the client reports admitted answers too, with the instant each reques
   Above 0.95 x the ceiling, while the background is low, a tail below 10% is enough: there a single
   429 is most likely the capacity's edge, and waiting for three would cost two more.
 - ``ceiling``: at a cut where finlab sent more than the server admitted over the last second of sends,
-  what it admitted: under contention, the capacity left over. At any other cut, the ceiling drops to
-  the rate of the cut if it was higher: 429s beyond chance there put the capacity below that rate
-  (a ceiling measured over one second of ten answers can be 10% high), unless the last second held
-  too few answers to tell (`RATCHET_ANSWERS`). The rate drops to ``backoff``
-  times the ceiling, climbs slowly back to it over half of ``recovery``, stays within 5% above it
-  until 0.8 of ``recovery`` (unless random 429s are common, which make the ceiling no capacity),
-  then climbs to the limit, which it reaches ``recovery`` seconds after the cut (after the last 429, if
-  a schedule is kept: `Controller._hold`). 429s to requests sent before a cut, or answered within
-  ``hold`` of it, are that same overload: no second cut.
-- a cluster of 429s in a row (another client took the whole limit for a while; one admitted answer
-  between them may have slipped through: `LEAKS`) pauses the rate for
-  ``pause`` seconds instead (until it should be over, `BURST_EARLY`, if it is another client's burst
-  of a length seen before and no schedule covers it), then probes; the first admitted answer to a
-  request sent after the pause began resumes the climb the cluster interrupted. If the answers before
-  the cluster were calm, a cut its first 429 made is undone; if they held many 429s already, the last
-  cluster ended moments ago, or finlab began less than `HISTORY` s before (nothing showed its rate was
-  fine: `UNTRIED_START`), the rate is finlab's own and the climb restarts under the admitted rate.
-  Without any answer
-  the rate is back at its limit ``recovery`` s after the last 429.
+  what it admitted: under contention, the capacity left over. At any other cut, the ceiling drops to the
+  rate of the cut if it was higher: 429s beyond chance there put the capacity below that rate (a ceiling
+  measured over one second of ten answers can be 10% high), unless the last second held too few answers to
+  tell (`RATCHET_ANSWERS`). The rate drops to ``backoff`` times the ceiling, climbs slowly back to it over
+  half of ``recovery``, stays within 5% above it until 0.8 of ``recovery`` (unless random 429s are common,
+  which make the ceiling no capacity), then climbs to the limit, which it reaches ``recovery`` seconds
+  after the cut (after the last 429, if a schedule is kept: `Controller._hold`). 429s to requests sent
+  before a cut, or answered within ``hold`` of it, are that same overload: no second cut.
+- a cluster of 429s in a row (another client took the whole limit for a while; one admitted answer between
+  them may have slipped through: `LEAKS`) pauses the rate for ``pause`` seconds instead (until it should
+  be over, `BURST_EARLY`, if it is another client's burst of a length seen before and no schedule covers
+  it), then probes; the first admitted answer to a request sent after the pause began resumes the climb
+  the cluster interrupted. If the answers before the cluster were calm, a cut its first 429 made is
+  undone; if they held many 429s already, the last cluster ended moments ago, or finlab began less than
+  `HISTORY` s before (nothing showed its rate was fine: `UNTRIED_START`), the rate is finlab's own and the
+  climb restarts under the admitted rate. Without any answer the rate is back at its limit ``recovery`` s
+  after the last 429.
 - clusters that come back on a schedule (`finlab.rate_bursts`) are kept out of: the rate goes quiet
   just before the next one is due and until it should be over. A 429 within `EDGE` of a quiet spell
   moves that edge; any other 429 is tested as above (three random clusters evenly spaced make a
@@ -50,19 +48,14 @@ from dataclasses import dataclass
 from finlab.rate_bursts import Quiet, Recurrence
 from finlab.rate_curve import PROBE_SPAN, Curve
 
-#: Admitted answers in a row a run of 429s survives, where 429s are otherwise `RARE` (in the background
-#: and before the run): another client's burst let a request through now and then on the loopback
-#: server, which split its run of 429s, paused a few 429s later and moved the onset the schedule
-#: learns by up to 0.7 s. Where 429s are common, runs of them joined by chance.
+#: Admitted answers in a row a run of 429s survives where 429s are otherwise `RARE`: on the loopback a
+#: request slipped through another client's burst now and then, split its run and moved its onset.
 LEAKS = 1
-#: Fewer answers than this in the last `TEST_WINDOW` say too little to lower the ceiling to the rate of
-#: a cut: at a low rate, each of another client's bursts met unprotected set the ceiling to that rate,
-#: a ratchet that took one model seed from 3/s to 1.1/s in two minutes.
+#: Fewer answers than this in the last `TEST_WINDOW` do not lower the ceiling to the rate of a cut: at
+#: a low rate each burst met unprotected did, a ratchet (a model seed: 3/s to 1.1/s in two minutes).
 RATCHET_ANSWERS = 5
-#: A cluster in finlab's first `HISTORY` s (nothing had shown its rate was fine) takes this share of
-#: the rate for the rate of the cut: the account was busy from the start, and a climb from `backoff` x
-#: the limit met the capacity left over again within a second (72 model seeds: 44 429s in the first
-#: minute, not 53).
+#: A cluster in finlab's first `HISTORY` s is cut from this share of its rate: the account was busy
+#: from the start (from the rate itself, the climb met the capacity left again within a second).
 UNTRIED_START = 0.65
 #: Seconds of sends the significance test and the admitted rate look at.
 TEST_WINDOW = ADMITTED_WINDOW = 1.0
@@ -155,7 +148,7 @@ class Controller:
         self.pending: list[bool] = []  # answers of a run of 429s not yet known not to be a cluster
         self.cut_at = self.resumed_at = -math.inf
         self.before_cut: tuple[Curve, float | None] | None = None
-        self.streak, self.leaked = 0, 0  # 429s in a run, and admitted answers since its last
+        self.streak, self.leaked = 0, 0  # 429s in a run, and admitted answers since its last 429
         self.onset = _Onset(0.0, limit, 0.0, None)
         self.paused: _Pause | None = None
         self.answers: collections.deque[tuple[float, bool]] = collections.deque()  # (sent, limited)
@@ -225,8 +218,7 @@ class Controller:
         self.pending.clear()
 
     def _slipped_through(self) -> bool:
-        """Whether the admitted answer just heard went through another client's burst: the run of 429s
-        goes on (`LEAKS`)."""
+        """Whether the admitted answer just heard slipped through a burst: the run goes on (`LEAKS`)."""
         rare = max(self.background, self.onset.share) < RARE
         return self.streak > 0 and self.paused is None and self.leaked <= LEAKS and rare
 
@@ -370,12 +362,9 @@ class Controller:
     # --- recurring bursts ----------------------------------------------------------------------------
 
     def _arm(self, now: float) -> None:
-        """Silence the rate for the next burst the schedule predicts, with its edges where they are now.
-
-        An edge moved after the spell was set (a burst outlasted the last one: `Recurrence.overran`)
-        moves the silence at once: followed only once the old spell was over, it let finlab send into
-        the burst for a round trip after every overrun.
-        """
+        """Silence the rate for the next burst the schedule predicts, with its edges where they are now:
+        an end moved out by an overrun (`Recurrence.overran`), followed only once the old one had
+        passed, let finlab send into the burst for a round trip after every overrun."""
         quiet = self.bursts.next_quiet(now)
         if quiet == self.quiet:
             return

@@ -517,11 +517,11 @@ def test_a_competing_load_leaves_finlab_most_of_the_leftover() -> None:
     share, refused, minutes = contention(300.0)
 
     assert share >= 0.85  # 0.89 measured
-    # 1.5% measured (3.4% before a single 429 above the ceiling cut, and before cuts that measured no
+    # 1.2% measured (1.5% before runs of 429s survived a leak; 3.4% before a single 429 above the ceiling cut, and before cuts that measured no
     # capacity lowered the ceiling to their rate; 1.6% before the climb stayed near the ceiling). AIMD
     # alone answered 9-12%.
     assert refused < 0.03
-    assert minutes[-1] >= 0.95 * max(minutes[:-1])  # 531 535 533 535 531: no decline
+    assert minutes[-1] >= 0.95 * max(minutes[:-1])  # 536 534 536 541 529: no decline
 
 
 def test_a_bursty_competing_load_is_kept_out_of_once_its_schedule_is_learned() -> None:
@@ -529,25 +529,27 @@ def test_a_bursty_competing_load_is_kept_out_of_once_its_schedule_is_learned() -
     shares, refused = [share for share, _, _ in runs], [refused for _, refused, _ in runs]
     minutes = [sum(run[2][minute] for run in runs) for minute in range(5)]
 
-    # One seed is one draw of a chaotic run (0.75 to 0.85 of the leftover here): eight of them. 0.81 of
-    # the leftover and 3.69% answered 429 measured (one seed, reacting alone: 0.63 and 24%; AIMD: 0.81
-    # and 39%). Half of the 429s come in the first minute, before three bursts have shown the schedule.
-    assert statistics.mean(shares) >= 0.78
-    assert min(shares) >= 0.65
-    assert statistics.mean(refused) < 0.04
-    assert minutes[-1] >= 0.95 * max(minutes[:-1])  # 3395 3752 4068 4093 4060
+    # One seed is one draw of a chaotic run (0.76 to 0.86 of the leftover here): eight of them. 0.82 of
+    # the leftover and 3.49% answered 429 measured (0.81 and 3.69% before a moved spell silenced the rate
+    # at once; one seed, reacting alone: 0.63 and 24%; AIMD: 0.81 and 39%). Half of the 429s come in the
+    # first minute, before three bursts have shown the schedule.
+    assert statistics.mean(shares) >= 0.8
+    assert min(shares) >= 0.7
+    assert statistics.mean(refused) < 0.0375
+    assert minutes[-1] >= 0.95 * max(minutes[:-1])  # 3450 3864 4090 4206 4158
 
 
 def test_a_late_other_client_whose_bursts_let_requests_through_sends_no_seed_into_a_spiral() -> None:
     # The other client waits 5-20 ms between tries (on the loopback its thread shares the server's
     # interpreter): finlab's requests slip into its bursts, onsets wander, and periods learned from
     # them are off. Seed 15 spiralled to 0.32 of the leftover before periods were fitted through four
-    # onsets, replaced when the bursts kept another and halved when bursts came between the spells.
+    # onsets, replaced when the bursts kept another and halved when bursts came between the spells, and
+    # seed 16 to 0.40 before a cut among a few answers kept the ceiling.
     runs = [contention(300.0, bursty=True, seed=seed, poll=(0.005, 0.02)) for seed in range(12, 20)]
     shares = [share for share, _, _ in runs]
 
-    assert min(shares) >= 0.5  # 0.55 measured (seed 15); the mean 0.76
-    assert statistics.mean(shares) >= 0.74
+    assert min(shares) >= 0.5  # 0.56 measured (seed 16); the mean 0.80
+    assert statistics.mean(shares) >= 0.77
 
 
 def test_random_429s_do_not_hold_the_rate_down() -> None:
