@@ -15,7 +15,7 @@ from 429s (the client reports admitted answers too, with the instant each reques
   what it admitted: under contention, the capacity left over. At any other cut, the ceiling drops to the
   rate of the cut if it was higher: 429s beyond chance there put the capacity below that rate (a ceiling
   measured over one second of ten answers can be 10% high), unless the last second held too few answers to
-  tell (`RATCHET_ANSWERS`). The rate drops to ``backoff`` times the ceiling, climbs slowly back to it over
+  tell (`MIN_ANSWERS`). The rate drops to ``backoff`` times the ceiling, climbs slowly back to it over
   half of ``recovery``, stays within 5% above it until 0.8 of ``recovery`` (unless random 429s are common,
   which make the ceiling no capacity), then climbs to the limit, which it reaches ``recovery`` seconds
   after the cut (after the last 429, if a schedule is kept: `Controller._hold`). 429s to requests sent
@@ -41,9 +41,8 @@ from 429s (the client reports admitted answers too, with the instant each reques
 from __future__ import annotations
 
 import collections
-import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from finlab.rate_bursts import Quiet, Recurrence
 from finlab.rate_curve import PROBE_SPAN, Curve
@@ -51,9 +50,6 @@ from finlab.rate_curve import PROBE_SPAN, Curve
 #: Admitted answers in a row a run of 429s survives where 429s are otherwise `RARE`: on the loopback a
 #: request slipped through another client's burst now and then, split its run and moved its onset.
 LEAKS = 1
-#: Fewer answers than this in the last `TEST_WINDOW` do not lower the ceiling to the rate of a cut: at
-#: a low rate each burst met unprotected did, a ratchet (a model seed: 3/s to 1.1/s in two minutes).
-RATCHET_ANSWERS = 5
 #: A cluster in finlab's first `HISTORY` s is cut from this share of its rate: the account was busy
 #: from the start (from the rate itself, the climb met the capacity left again within a second).
 UNTRIED_START = 0.65
@@ -61,7 +57,8 @@ UNTRIED_START = 0.65
 TEST_WINDOW = ADMITTED_WINDOW = 1.0
 #: The shortest span over which the admitted rate is measured.
 MIN_SPAN = 0.5
-#: Fewer answers than this in the window measure no capacity.
+#: Fewer answers than this in the window measure no capacity, nor lower the ceiling to the rate of a
+#: cut: at a low rate each burst met unprotected did, a ratchet (a model seed: 3/s to 1.1/s in 2 min).
 MIN_ANSWERS = 5
 #: The server admitted less than finlab sent, beyond the background 429s and this share: a capacity.
 MARGIN = 0.03
@@ -193,7 +190,7 @@ class Controller:
         if self.streak == 1:
             self.onset = _Onset(sent, self.base(sent), self._limited_share(sent), self._capacity(sent))
         elif sent < self.onset.sent:  # answers come out of order: the run began with this request
-            self.onset = dataclasses.replace(self.onset, sent=sent)
+            self.onset = replace(self.onset, sent=sent)
         if self.streak >= CLUSTER:
             self.pending.clear()
             self._pause(now)
@@ -292,7 +289,7 @@ class Controller:
             self.ceiling = max(self._floor(), capacity)
             start = self.ceiling * self.settings.backoff
         else:
-            if self.ceiling is not None and len(self._recent()) >= RATCHET_ANSWERS:
+            if self.ceiling is not None and len(self._recent()) >= MIN_ANSWERS:
                 self.ceiling = max(self._floor(), min(self.ceiling, rate))  # the capacity is below it
             start = (rate if self.ceiling is None else min(self.ceiling, rate)) * self.settings.backoff
         return self._climb(now, max(self._floor(), start))
