@@ -60,6 +60,10 @@ MIN_SPAN = 0.5
 #: Fewer answers than this in the window measure no capacity, nor lower the ceiling to the rate of a
 #: cut: at a low rate each burst met unprotected did, a ratchet (a model seed: 3/s to 1.1/s in 2 min).
 MIN_ANSWERS = 5
+#: A window with fewer 429s than this measures a capacity only if finlab sent `KEPT_UP` of what its
+#: rate allowed: on the loopback one 429 among 7 sends (after a pause, at the end of a call) "measured"
+#: 7/s against 17/s, and held the rate there for 30 s. A request not sent could have been admitted.
+SURE_429S, KEPT_UP = 2, 0.8
 #: The server admitted less than finlab sent, beyond the background 429s and this share: a capacity.
 MARGIN = 0.03
 #: 429s this unlikely (binomial tail) under the background share count as caused by finlab's rate.
@@ -251,10 +255,13 @@ class Controller:
         return sum(earlier) / max(1, len(earlier))
 
     def _capacity(self, before: float | None = None) -> float | None:
-        """Admitted answers per second over the last `ADMITTED_WINDOW` of sends (None if too short).
+        """Admitted answers per second over the last `ADMITTED_WINDOW` of sends, if the server admitted
+        fewer than finlab sent (beyond the background 429s and `MARGIN`): the capacity left over.
 
-        When finlab sends faster than the capacity left over, this is that capacity. ``before``: only
-        the sends before then.
+        None if the window is too short, if the server admitted what finlab sent, or if finlab sent much
+        less than its rate allowed and only one was refused: the admitted rate is then finlab's demand
+        (just after a pause, or at the end of a call), not the server's limit. ``before``: only the
+        sends before then.
         """
         sends = [(sent, limited) for sent, limited in self.answers if before is None or sent < before]
         if not sends:
@@ -266,9 +273,12 @@ class Controller:
         if newest - start < MIN_SPAN:
             return None
         window = [limited for sent, limited in sends if sent >= start]
-        if len(window) < MIN_ANSWERS:
+        admitted = len(window) - sum(window)
+        if len(window) < MIN_ANSWERS or admitted >= (1 - self.background - MARGIN) * len(window):
             return None
-        return (len(window) - sum(window)) / (newest - start)
+        if sum(window) < SURE_429S and len(window) < KEPT_UP * self.base.tokens(start, newest):
+            return None
+        return admitted / (newest - start)
 
     # --- how the rate changes ------------------------------------------------------------------------
 
@@ -285,7 +295,7 @@ class Controller:
 
     def _lowered(self, now: float, rate: float, capacity: float | None) -> Curve:
         """The climb after finlab's ``rate`` proved too high, with the ``capacity`` measured meanwhile."""
-        if capacity is not None and capacity < (1 - self.background - MARGIN) * rate:
+        if capacity is not None and capacity < rate:
             self.ceiling = max(self._floor(), capacity)
             start = self.ceiling * self.settings.backoff
         else:

@@ -30,7 +30,7 @@ from finlab.budget import ID, Budget, BudgetStats, endpoint_of
 from finlab.client import AsyncClient, RetryPolicy
 from finlab.demo.limits import Limits
 from finlab.errors import ConfigurationError
-from finlab.rate_control import BURST_EARLY, HOLD_FOR, NEAR, NEAR_SHARE, UNTRIED_START, Curve
+from finlab.rate_control import BURST_EARLY, HOLD_FOR, NEAR, NEAR_SHARE, UNTRIED_START, Controller, Curve
 
 T = TypeVar("T")
 
@@ -252,18 +252,21 @@ def answers(
 
 def test_recovery_climbs_slowly_to_the_admitted_rate_then_quickly_to_the_limit() -> None:
     clock = FakeClock()
-    budget = fake_budget(clock, global_rate=None, endpoint_rate=25, recovery=10.0, backoff=0.8)
-    answers(budget, clock, ORDERS, 10, 3.0)  # the server admitted 10/s for 3 s
-    budget.rate_limited(ORDERS)  # the ceiling is the admitted rate: the rate drops to 0.8 x 10
+    budget = fake_budget(clock, global_rate=None, endpoint_rate=25, recovery=10.0, backoff=0.9, hold=1.0)
+    answers(budget, clock, ORDERS, 12, 2.5, refused=1 / 6)  # the server admitted 10/s of 12/s
+    controller = budget._endpoints[ORDERS].rate  # type: ignore[union-attr]
+    ceiling = controller.ceiling  # the admitted rate: the rate dropped to 0.9 x it
+    assert ceiling == pytest.approx(10.0, rel=0.06)
 
-    cut_at, observed = clock.now, []
+    cut_at, observed = controller.cut_at, []
     for after in (0.0, 2.5, 5.0, 8.0, 9.0, 10.0):
         clock.now = cut_at + after
         observed.append(budget.rates()[ORDERS])
 
-    # 8/s, slowly back to the ceiling 10/s at 5 s (0.5 x recovery), within 5% above it until 8 s (0.8 x
+    # 0.9 x the ceiling, slowly back to it at 5 s (0.5 x recovery), within 5% above it until 8 s (0.8 x
     # recovery), then to the limit at 10 s.
-    assert observed == pytest.approx([8.0, 9.0, 10.0, 10.5, 17.75, 25.0], rel=0.02)
+    expected = [0.9 * ceiling, 0.95 * ceiling, ceiling, 1.05 * ceiling, (1.05 * ceiling + 25) / 2, 25.0]
+    assert observed == pytest.approx(expected)
 
 
 def test_repeated_429s_cut_again_down_to_the_floor() -> None:
@@ -777,6 +780,60 @@ def test_a_429_among_a_few_answers_cuts_the_rate_but_keeps_the_ceiling() -> None
     assert controller.cut_at == 1.6
     assert controller(1.6) == pytest.approx(0.9 * 3.0)
     assert controller.ceiling == 10.0
+
+
+def test_a_run_of_429s_after_a_lull_in_sends_takes_no_capacity_from_the_lull() -> None:
+    clock = FakeClock(0.0)
+    budget = fake_budget(clock, global_rate=None, endpoint_rate=25, backoff=0.9, hold=1.0, pause=0.25)
+    answers(budget, clock, ORDERS, 25, 4.0)  # calm at the limit
+
+    def run_of_429s_then_a_probe() -> None:
+        for _ in range(3):
+            clock.now += 0.01
+            budget.rate_limited(ORDERS)
+        clock.now += 0.3
+        budget.admitted(ORDERS)  # a probe went through: resumed
+
+    run_of_429s_then_a_probe()  # another client's burst: back at the full rate
+    assert budget.rates()[ORDERS] == 25.0
+    answers(budget, clock, ORDERS, 6, 1.0)  # the end of a call: finlab sends 6/s, every one admitted
+    run_of_429s_then_a_probe()  # within 2 s of resuming: finlab's own rate, as far as it can tell
+
+    # The server admitted all finlab sent in the lull: that was finlab's demand, not a capacity of 6/s.
+    # The climb goes on below the rate of the run (on the loopback: 7/s against a capacity of 17/s).
+    controller = budget._endpoints[ORDERS].rate  # type: ignore[union-attr]
+    assert controller.ceiling is None
+    assert budget.rates()[ORDERS] == pytest.approx(0.9 * 25)
+
+
+def _at_17_then_a_few_sends(refused_at: list[float]) -> Controller:
+    """A controller whose ceiling is 17/s, after six admitted sends in a second and 429s sent then."""
+    clock = FakeClock(0.0)
+    budget = fake_budget(clock, global_rate=None, endpoint_rate=25, backoff=0.9, hold=1.0, recovery=10.0)
+    controller = budget._endpoint(ORDERS).rate  # type: ignore[union-attr]
+    controller.ceiling = 17.0
+    controller._set_base(Curve([(-math.inf, 17.0)]))
+    controller.cut_at = refused_at[-1] + 0.3 - 1.05  # a cut `hold` before the last 429 is heard
+    for k in range(6):
+        controller.answer(0.65 + k / 6, False, 0.35 + k / 6)
+    for sent in refused_at:
+        controller.answer(sent + 0.3, True, sent)
+    return controller
+
+
+def test_one_429_among_fewer_sends_than_the_rate_allowed_measures_no_capacity() -> None:
+    controller = _at_17_then_a_few_sends([1.3])  # 6 of 7 admitted: "a capacity of 6/s" on one 429
+    assert controller.cut_at == pytest.approx(1.6)
+    # On the loopback, one 429 at the end of a call measured 7/s against 17/s and held the rate there
+    # for 30 s. finlab sent 7 of the 16 its rate allowed: the others could have been admitted.
+    assert controller.ceiling == 17.0
+    assert controller(1.6) == pytest.approx(0.9 * 17.0)
+
+
+def test_two_429s_among_a_few_sends_measure_the_capacity() -> None:
+    controller = _at_17_then_a_few_sends([1.2, 1.3])  # the first within hold of the cut before
+    assert controller.cut_at == pytest.approx(1.6)
+    assert controller.ceiling == pytest.approx(6 / 0.95)  # six admitted over the 0.95 s of sends
 
 
 def test_a_cut_that_measures_no_capacity_still_goes_under_the_ceiling() -> None:
