@@ -22,7 +22,10 @@ quiet spell around the next one, so the controller can go quiet just before it:
   and by how early it came (at most `MAX_MOVE`); a 429 just after the spell (the burst outlasted it)
   moves the end out the same way, as soon as it is heard. An edge that let no 429 through moves in
   (`START_RELAX`, `END_RELAX`, doubled each further spell after `FAST_AFTER` in a row, up to
-  `MAX_RELAX`), so each settles where it lets a 429 through now and then, and one far off comes back;
+  `MAX_RELAX`), so each settles where it lets a 429 through now and then, and one far off comes back.
+  A burst that came early to a spell longer than it (by `MISS_STEP`) whose end let no 429 through
+  moves the end in with the start: on the loopback a first period 2.7% long walked the spells late,
+  the starts moved out and the ends, hearing nothing, stayed, and 2-s bursts had 3-s spells for 80 s;
 - the period is the slope through the centres of the last `FIT_SPELLS` spells, which the edges keep
   on the bursts: a few hundredths of a second off makes a spell drift off its burst within minutes.
   Bursts off schedule that make a period more than `TOLERANCE` apart replace it (`_replaces`), and
@@ -297,6 +300,8 @@ class Recurrence:
         start_move = -(min(early, MAX_MOVE) + MISS_STEP) if early else _relax(START_RELAX, self.tight_start)
         start = spell.start + self.period + start_move
         end = spell.end + self.period - self.end_relax  # an overrun, heard later, moves it out (`overran`)
+        if early and self.tight_end and spell.end - spell.start > self.duration() + MISS_STEP:
+            end = spell.end + self.period + start_move  # the burst came early, no longer: shift
         if end - start > self._longest():  # the edge quiet the longest moves in to the length
             if self.tight_start >= self.tight_end:
                 start = end - self._longest()
