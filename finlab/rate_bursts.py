@@ -43,9 +43,9 @@ Examples
 ...     bursts.ended(onset + 2.0)
 >>> bursts.next_quiet(21.0)
 Quiet(start=24.6, end=27.0, probe=None)
->>> bursts.early(24.5)  # the burst came before the spell: the next one starts earlier
+>>> bursts.early(24.5)  # the burst came before the spell: the next one comes earlier
 >>> bursts.next_quiet(27.0)
-Quiet(start=29.38, end=31.99, probe=None)
+Quiet(start=29.38, end=31.78, probe=None)
 """
 
 from __future__ import annotations

@@ -11,15 +11,15 @@ from 429s (the client reports admitted answers too, with the instant each reques
   be that background by chance (binomial tail below 1%): random 429s are ignored, contention ones not.
   Above 0.95 x the ceiling, while the background is low, a tail below 10% is enough: there a single
   429 is most likely the capacity's edge, and waiting for three would cost two more.
-- ``ceiling``: at a cut where finlab sent more than the server admitted over the last second of sends,
-  what it admitted: under contention, the capacity left over. At any other cut, the ceiling drops to the
-  rate of the cut if it was higher: 429s beyond chance there put the capacity below that rate (a ceiling
-  measured over one second of ten answers can be 10% high), unless the last second held too few answers to
-  tell (`MIN_ANSWERS`). The rate drops to ``backoff`` times the ceiling, climbs slowly back to it over
-  half of ``recovery``, stays within 5% above it until 0.8 of ``recovery`` (unless random 429s are common,
-  which make the ceiling no capacity), then climbs to the limit, which it reaches ``recovery`` seconds
-  after the cut (after the last 429, if a schedule is kept: `Controller._hold`). 429s to requests sent
-  before a cut, or answered within ``hold`` of it, are that same overload: no second cut.
+- ``ceiling``: at a cut where finlab sent more than the server admitted over the last second of sends, what
+  it admitted: under contention, the capacity left over. At any other cut, the ceiling drops to the rate of
+  the cut if higher (429s beyond chance there put the capacity below it; a ceiling measured on ten answers
+  can be 10% high), unless the last second held too few answers (`MIN_ANSWERS`). The rate drops to
+  ``backoff`` x the ceiling, climbs slowly back to it over half of ``recovery``, stays within 5% above it
+  until 0.8 of ``recovery`` (unless random 429s are common, which make the ceiling no capacity), then climbs
+  to the limit, which it reaches ``recovery`` seconds after the cut (after the last 429, if a schedule is
+  kept: `Controller._hold`). 429s to requests sent before a cut, or answered within ``hold`` of it, are that
+  same overload: no second cut.
 - a cluster of 429s in a row (another client took the whole limit for a while; one admitted answer between
   them may have slipped through: `LEAKS`) pauses the rate for ``pause`` seconds instead (until it should
   be over, `BURST_EARLY`, if it is another client's burst of a length seen before and no schedule covers
@@ -27,8 +27,8 @@ from 429s (the client reports admitted answers too, with the instant each reques
   the cluster interrupted. If the answers before the cluster were calm, a cut its first 429 made is
   undone; if they held many 429s already, the last cluster ended moments ago, or finlab began less than
   `HISTORY` s before (nothing showed its rate was fine: `UNTRIED_START`), the rate is finlab's own and the
-  climb restarts under the admitted rate. Without any answer the rate is back at its limit ``recovery`` s
-  after the last 429.
+  climb restarts under the admitted rate, the ceiling at most ``backoff`` lower (`Controller._pause`).
+  Without any answer the rate is back at its limit ``recovery`` s after the last 429.
 - clusters that come back on a schedule (`finlab.rate_bursts`) are kept out of: the rate goes quiet
   just before the next one is due and until it should be over. A 429 within `EDGE` of a quiet spell
   moves that edge; any other 429 is tested as above (three random clusters evenly spaced make a
@@ -47,10 +47,8 @@ from dataclasses import dataclass, replace
 from finlab.rate_bursts import Quiet, Recurrence
 from finlab.rate_curve import PROBE_SPAN, Curve
 
-#: Admitted answers in a row a run of 429s survives where 429s are otherwise `RARE` and were not common
-#: just before it: on the loopback a request slipped through another client's burst now and then, split
-#: its run and moved its onset (and one 429 in the 3 s before, 2% of the answers, had kept the rule off:
-#: the split run's second part counted the first as 429s before it, and was taken for finlab's own).
+#: Admitted answers in a row a run of 429s survives where 429s are otherwise `RARE` and not crowded: on the
+#: loopback a request slipped through another client's burst now and then, split its run, moved its onset.
 LEAKS = 1
 #: A cluster in finlab's first `HISTORY` s is cut from this share of its rate: the account was busy
 #: from the start (from the rate itself, the climb met the capacity left again within a second).
@@ -62,16 +60,14 @@ MIN_SPAN = 0.5
 #: Fewer answers than this in the window measure no capacity, nor lower the ceiling to the rate of a
 #: cut: at a low rate each burst met unprotected did, a ratchet (a model seed: 3/s to 1.1/s in 2 min).
 MIN_ANSWERS = 5
-#: A window with fewer 429s than this measures a capacity only if finlab sent `KEPT_UP` of what its
-#: rate allowed: on the loopback one 429 among 7 sends (after a pause, at the end of a call) "measured"
-#: 7/s against 17/s, and held the rate there for 30 s. A request not sent could have been admitted.
+#: Fewer 429s than this measure a capacity only if finlab sent `KEPT_UP` of what its rate allowed: a
+#: request not sent could have been admitted (one 429 among 7 sends read 7/s against 17/s, on the loopback).
 SURE_429S, KEPT_UP = 2, 0.8
 #: The server admitted less than finlab sent, beyond the background 429s and this share: a capacity.
 MARGIN = 0.03
 #: 429s this unlikely (binomial tail) under the background share count as caused by finlab's rate.
 SIGNIFICANCE = 0.01
-#: ... or this unlikely, for 429s to requests sent above `CALM` x the capacity measured, while the
-#: background share is below `RARE`.
+#: ... or this unlikely, for 429s sent above `CALM` x the capacity measured, background below `RARE`.
 LOOSE, RARE = 0.1, 0.02
 #: Weight of one answer in the background share (an exponential average over ~200 answers).
 BACKGROUND_WEIGHT = 1 / 200
@@ -82,15 +78,13 @@ SLOW_SHARE = 0.5
 #: ... then, while 429s are otherwise `RARE`, up to `NEAR` x the ceiling by this share of it: above the
 #: capacity measured, a faster climb only buys 429s (each cut costs the requests in flight).
 NEAR_SHARE, NEAR = 0.8, 1.05
-#: Share of the ceiling estimate below which the rate is calm: contention refuses little there, even
-#: when requests bunch up for a moment.
+#: Share of the ceiling below which the rate is calm: contention refuses little there, even in bunches.
 CALM = 0.95
 #: Seconds over which the server may still refuse requests for the ones sent before them.
 ECHO = 1.0
 #: A cluster within this many seconds of resuming from the last one is finlab's own rate, not a burst.
 REPEAT = 2.0
-#: A run of 429s that begins this many seconds after the rate resumed is finlab's own rate picking up
-#: again (as is one in finlab's first `HISTORY` s): not the onset of another client's burst.
+#: A run of 429s this soon after resuming (or in finlab's first `HISTORY` s) is its own rate: no onset.
 SETTLE = 0.5
 #: Seconds of answers kept.
 HISTORY = 3.0
@@ -98,9 +92,8 @@ HISTORY = 3.0
 EDGE = 0.25
 #: Requests per second while probing after a pause.
 PROBE_RATE = 2.0
-#: Seconds before another client's burst should be over (its onset plus the length bursts last) at which
-#: the pause after its onset ends, while no schedule keeps finlab out of it: probing all through a 2-s
-#: burst cost a 429 every 0.75 s.
+#: Seconds before another client's burst should be over (onset + length) that the pause after its onset
+#: ends, while no schedule keeps finlab out of it: probing all through a 2-s burst cost a 429 every 0.75 s.
 BURST_EARLY = 0.5
 #: 429s up to this many `recovery` s after a cut hold the climb near the ceiling (`Controller._hold`).
 HOLD_FOR = 2.0
@@ -244,11 +237,8 @@ class Controller:
         return [limited for sent, limited in self.answers if sent > newest - TEST_WINDOW]
 
     def _significant(self, sent: float) -> bool:
-        """Whether the last second's 429s are too many to be the background share by chance.
-
-        Where 429s are otherwise `RARE`, above the capacity measured (a 429 sent then is likely
-        contention), a looser test applies.
-        """
+        """Whether the last second's 429s are too many to be the background share by chance (a looser
+        test above the capacity measured, where a 429 is likely contention, while 429s are `RARE`)."""
         recent = self._recent()
         n, k, p = len(recent), sum(recent), self.background
         below = sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k))
@@ -261,14 +251,9 @@ class Controller:
         return sum(earlier) / max(1, len(earlier))
 
     def _capacity(self, before: float | None = None) -> float | None:
-        """Admitted answers per second over the last `ADMITTED_WINDOW` of sends, if the server admitted
-        fewer than finlab sent (beyond the background 429s and `MARGIN`): the capacity left over.
-
-        None if the window is too short, if the server admitted what finlab sent, or if finlab sent much
-        less than its rate allowed and only one was refused: the admitted rate is then finlab's demand
-        (just after a pause, or at the end of a call), not the server's limit. ``before``: only the
-        sends before then.
-        """
+        """Admitted answers per second over the last `ADMITTED_WINDOW` of sends (``before`` then), if the
+        server admitted fewer than finlab sent (beyond background and `MARGIN`; `SURE_429S`): the capacity
+        left over. None if the window is too short, or shows finlab's demand, not the server's limit."""
         sends = [(sent, limited) for sent, limited in self.answers if before is None or sent < before]
         if not sends:
             return None
@@ -289,20 +274,17 @@ class Controller:
     # --- how the rate changes ------------------------------------------------------------------------
 
     def _cut(self, now: float) -> None:
-        """Cut to ``backoff`` x the capacity the server showed, if finlab sent more than it admitted.
-
-        Otherwise the admitted rate is finlab's own, not a capacity: the ceiling stays (or drops to the
-        rate of the cut), the cut is to ``backoff`` x it (x the rate, while there is none), and the
-        climb goes back to it.
-        """
+        """Cut to ``backoff`` x the capacity the server showed, if finlab sent more than it admitted;
+        otherwise to ``backoff`` x the ceiling (lowered to the rate of the cut) or the rate, and back."""
         self.before_cut = (self.base, self.ceiling)
         self.cut_at = now
         self._set_base(self._lowered(now, self.base(now), self._capacity()))
 
-    def _lowered(self, now: float, rate: float, capacity: float | None) -> Curve:
-        """The climb after finlab's ``rate`` proved too high, with the ``capacity`` measured meanwhile."""
+    def _lowered(self, now: float, rate: float, capacity: float | None, stepwise: bool = False) -> Curve:
+        """The climb after ``rate`` proved too high, with the ``capacity`` measured (``stepwise``: _pause)."""
         if capacity is not None and capacity < rate:
-            self.ceiling = max(self._floor(), capacity)
+            step = 0.0 if self.ceiling is None or not stepwise else self.settings.backoff * self.ceiling
+            self.ceiling = max(self._floor(), capacity, step)
             start = self.ceiling * self.settings.backoff
         else:
             if self.ceiling is not None and len(self._recent()) >= MIN_ANSWERS:
@@ -311,6 +293,9 @@ class Controller:
         return self._climb(now, max(self._floor(), start))
 
     def _pause(self, now: float) -> None:
+        """Pause after a cluster (see the module docstring). A cluster taken for finlab's own rate lowers the
+        ceiling by ``backoff`` at most: a probe slipped through a burst on the loopback, finlab resumed in it,
+        and the rest of the burst read as 6/s against 15/s (the climb held near it for 80 s)."""
         s = self.settings
         if self.paused is None:
             resume, onset = self.base, self.onset
@@ -319,7 +304,7 @@ class Controller:
             own = not self.overrun and (recent or crowded or untried or not self.bursts.expects(onset.sent))
             if own:  # finlab's own rate: below what got through before
                 rate = onset.rate * (UNTRIED_START if untried else 1.0)
-                resume = self._lowered(now, rate, onset.capacity)
+                resume = self._lowered(now, rate, onset.capacity, stepwise=True)
             elif self.before_cut is not None and now - self.cut_at < s.hold:
                 resume, self.ceiling = self.before_cut  # the burst, not finlab, caused that cut
             self.paused = _Pause(now, now + s.pause, resume)
@@ -353,11 +338,9 @@ class Controller:
     def _hold(self, sent: float) -> None:
         """A 429 to a request ``sent`` while the rate is near the ceiling: the climb above it waits.
 
-        The rate stays within `NEAR` x the ceiling until `NEAR_SHARE` of ``recovery`` after the 429 and
-        reaches the limit ``recovery`` after it. Under contention with another client's bursts, 429s come
-        every few seconds (at a quiet spell's edges, or a request over the capacity left): the climb to
-        the limit that went on regardless met the capacity every 30 s and cut. Only 429s up to
-        `HOLD_FOR` x ``recovery`` after the last cut hold: a ceiling measured too low does not stay.
+        Within `NEAR` x the ceiling until `NEAR_SHARE` of ``recovery`` after the 429, at the limit
+        ``recovery`` after it: with bursts, 429s come every few seconds (at a spell's edges), and a climb
+        that went on met the capacity every 30 s. Only up to `HOLD_FOR` x ``recovery`` after the last cut.
         """
         recovery = self.settings.recovery
         if self.background >= RARE or self.quiet is None or self.ceiling is None or self.paused is not None:

@@ -840,6 +840,29 @@ def test_two_429s_among_a_few_sends_measure_the_capacity() -> None:
     assert controller.ceiling == pytest.approx(6 / 0.95)  # six admitted over the 0.95 s of sends
 
 
+def test_a_burst_met_again_just_after_resuming_lowers_the_ceiling_by_the_backoff_at_most() -> None:
+    clock = FakeClock(0.0)
+    budget = fake_budget(clock, global_rate=None, endpoint_rate=25, backoff=0.9, hold=1.0, pause=0.25)
+    controller = budget._endpoint(ORDERS).rate  # type: ignore[union-attr]
+    answers(budget, clock, ORDERS, 15, 6.0)
+    controller.ceiling = 15.0
+    start = clock.now
+    for k in range(3):  # another client's burst: pause
+        controller.answer(start + 0.3 + 0.05 * k, True, start + 0.05 * k)
+    controller.answer(start + 1.0, False, start + 0.7)  # a probe slipped through the burst: resumed
+    # The answers of a traced loopback run from there (sent, limited): a few sends (the end of a call),
+    # then the rest of the burst, its run split by requests that slipped through.
+    trace = [(0.11, 0), (0.18, 0), (0.5, 0), (0.57, 0), (0.64, 1), (0.7, 1), (0.77, 0), (0.83, 1), (0.9, 1)]
+    trace += [(0.97, 0), (1.04, 1), (1.11, 1), (1.19, 1)]
+    for sent, limited in trace:
+        controller.answer(start + 1.0 + sent + 0.3, bool(limited), start + 1.0 + sent)
+
+    # A cluster within 2 s of resuming is taken for finlab's own rate, and the second before it read as
+    # a capacity of 6/s: the climb held near that for 80 s. One such reading lowers the ceiling by 10%.
+    assert controller.paused is not None
+    assert controller.ceiling == pytest.approx(0.9 * 15.0)
+
+
 def test_a_cut_that_measures_no_capacity_still_goes_under_the_ceiling() -> None:
     clock = FakeClock(0.0)
     budget = fake_budget(clock, global_rate=None, endpoint_rate=25, backoff=0.9, hold=1.0, recovery=10.0)
