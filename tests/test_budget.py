@@ -532,14 +532,15 @@ def test_a_bursty_competing_load_is_kept_out_of_once_its_schedule_is_learned() -
     shares, refused = [share for share, _, _ in runs], [refused for _, refused, _ in runs]
     minutes = [sum(run[2][minute] for run in runs) for minute in range(5)]
 
-    # One seed is one draw of a chaotic run (0.76 to 0.86 of the leftover here): eight of them. 0.82 of
-    # the leftover and 3.49% answered 429 measured (0.81 and 3.69% before a moved spell silenced the rate
-    # at once; one seed, reacting alone: 0.63 and 24%; AIMD: 0.81 and 39%). Half of the 429s come in the
-    # first minute, before three bursts have shown the schedule.
-    assert statistics.mean(shares) >= 0.8
-    assert min(shares) >= 0.7
-    assert statistics.mean(refused) < 0.0375
-    assert minutes[-1] >= 0.95 * max(minutes[:-1])  # 3450 3864 4090 4206 4158
+    # One seed is one draw of a chaotic run (0.82 to 0.86 of the leftover here): eight of them. 0.84 of
+    # the leftover and 2.99% answered 429 measured (0.82 and 3.49% before an early burst shifted a long
+    # spell; 0.81 and 3.69% before a moved spell silenced the rate at once; one seed, reacting alone:
+    # 0.63 and 24%; AIMD: 0.81 and 39%). Half of the 429s come in the first minute, before three bursts
+    # have shown the schedule.
+    assert statistics.mean(shares) >= 0.82
+    assert min(shares) >= 0.78
+    assert statistics.mean(refused) < 0.0325
+    assert minutes[-1] >= 0.95 * max(minutes[:-1])  # 3458 4075 4232 4230 4112
 
 
 def test_a_late_other_client_whose_bursts_let_requests_through_sends_no_seed_into_a_spiral() -> None:
@@ -551,8 +552,8 @@ def test_a_late_other_client_whose_bursts_let_requests_through_sends_no_seed_int
     runs = [contention(300.0, bursty=True, seed=seed, poll=(0.005, 0.02)) for seed in range(12, 20)]
     shares = [share for share, _, _ in runs]
 
-    assert min(shares) >= 0.5  # 0.56 measured (seed 16); the mean 0.80
-    assert statistics.mean(shares) >= 0.77
+    assert min(shares) >= 0.78  # 0.83 measured (0.56 before an early burst shifted a long spell)
+    assert statistics.mean(shares) >= 0.82  # 0.85 measured (0.80 before)
 
 
 def test_random_429s_do_not_hold_the_rate_down() -> None:
