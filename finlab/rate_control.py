@@ -264,12 +264,12 @@ class Controller:
         if newest - start < MIN_SPAN:
             return None
         window = [limited for sent, limited in sends if sent >= start]
-        admitted = len(window) - sum(window)
-        if len(window) < MIN_ANSWERS or admitted >= (1 - self.background - MARGIN) * len(window):
+        count, refused = len(window), sum(window)
+        if count < MIN_ANSWERS or count - refused >= (1 - self.background - MARGIN) * count:
             return None
-        if sum(window) < SURE_429S and len(window) < KEPT_UP * self.base.tokens(start, newest):
+        if refused < SURE_429S and count < KEPT_UP * self.base.tokens(start, newest):
             return None
-        return admitted / (newest - start)
+        return (count - refused) / (newest - start)
 
     # --- how the rate changes ------------------------------------------------------------------------
 

@@ -250,6 +250,17 @@ def answers(
             budget.admitted(path)
 
 
+def run_of_429s_then_a_probe(budget: Budget, clock: FakeClock) -> float:
+    """Three 429s in a row 10 ms apart (a cluster), then a probe admitted 0.3 s on; the first 429's send."""
+    onset = clock.now + 0.01
+    for _ in range(3):
+        clock.now += 0.01
+        budget.rate_limited(ORDERS)
+    clock.now += 0.3
+    budget.admitted(ORDERS)  # a probe went through: resumed
+    return onset
+
+
 def test_recovery_climbs_slowly_to_the_admitted_rate_then_quickly_to_the_limit() -> None:
     clock = FakeClock()
     budget = fake_budget(clock, global_rate=None, endpoint_rate=25, recovery=10.0, backoff=0.9, hold=1.0)
@@ -693,10 +704,10 @@ def test_a_request_that_slips_through_a_burst_does_not_split_its_run_of_429s(a_4
     clock = FakeClock(0.0)
     budget = fake_budget(clock, global_rate=None, endpoint_rate=25, backoff=0.9, hold=1.0, pause=0.25)
     controller = budget._endpoint(ORDERS).rate  # type: ignore[union-attr]
-    answers(budget, clock, ORDERS, 15, 4.5)  # calm for 6 s: a run of 429s now is another client's burst
+    answers(budget, clock, ORDERS, 15, 4.5)
     if a_429_before:  # one 429 among the 45 answers of the 3 s before (2%): still no crowd of them
         budget.rate_limited(ORDERS)
-    answers(budget, clock, ORDERS, 15, 1.5)
+    answers(budget, clock, ORDERS, 15, 1.5)  # calm for 6 s: a run of 429s now is another client's burst
 
     onset = clock.now
     controller.answer(onset + 0.34, True, onset + 0.04)  # answers come out of order
@@ -791,18 +802,10 @@ def test_a_run_of_429s_after_a_lull_in_sends_takes_no_capacity_from_the_lull() -
     clock = FakeClock(0.0)
     budget = fake_budget(clock, global_rate=None, endpoint_rate=25, backoff=0.9, hold=1.0, pause=0.25)
     answers(budget, clock, ORDERS, 25, 4.0)  # calm at the limit
-
-    def run_of_429s_then_a_probe() -> None:
-        for _ in range(3):
-            clock.now += 0.01
-            budget.rate_limited(ORDERS)
-        clock.now += 0.3
-        budget.admitted(ORDERS)  # a probe went through: resumed
-
-    run_of_429s_then_a_probe()  # another client's burst: back at the full rate
+    run_of_429s_then_a_probe(budget, clock)  # another client's burst: back at the full rate
     assert budget.rates()[ORDERS] == 25.0
     answers(budget, clock, ORDERS, 6, 1.0)  # the end of a call: finlab sends 6/s, every one admitted
-    run_of_429s_then_a_probe()  # within 2 s of resuming: finlab's own rate, as far as it can tell
+    run_of_429s_then_a_probe(budget, clock)  # within 2 s of resuming: finlab's own rate, it seems
 
     # The server admitted all finlab sent in the lull: that was finlab's demand, not a capacity of 6/s.
     # The climb goes on below the rate of the run (on the loopback: 7/s against a capacity of 17/s).
@@ -886,21 +889,12 @@ def test_runs_of_429s_that_are_finlabs_own_rate_teach_no_schedule() -> None:
     clock = FakeClock(0.0)
     budget = fake_budget(clock, global_rate=None, endpoint_rate=25, backoff=0.9, hold=1.0, pause=0.25)
 
-    def run_of_429s() -> float:
-        onset = clock.now + 0.01
-        for _ in range(3):
-            clock.now += 0.01
-            budget.rate_limited(ORDERS)
-        clock.now += 0.3
-        budget.admitted(ORDERS)  # a probe went through: resumed
-        return onset
-
     answers(budget, clock, ORDERS, 25, 0.5)
-    run_of_429s()  # in finlab's first seconds: maybe a burst, maybe its own rate
+    run_of_429s_then_a_probe(budget, clock)  # in finlab's first seconds: maybe a burst, maybe its own rate
     answers(budget, clock, ORDERS, 20, 4.0)
-    burst = run_of_429s()  # after calm answers: another client's burst
+    burst = run_of_429s_then_a_probe(budget, clock)  # after calm answers: another client's burst
     answers(budget, clock, ORDERS, 20, 0.3)
-    run_of_429s()  # right after resuming: finlab's rate picking up again
+    run_of_429s_then_a_probe(budget, clock)  # right after resuming: finlab's rate picking up again
 
     controller = budget._endpoints[ORDERS].rate  # type: ignore[union-attr]
     assert list(controller.bursts.onsets) == [pytest.approx(burst)]
